@@ -1,0 +1,77 @@
+/**
+ * @module The contract every CLI command fulfils (after pnpm's CommandDefinition): a
+ * declarative description (name, arguments, options, examples) and a handler that *returns*
+ * its result instead of printing it, so commands are tested by calling them.
+ */
+import type { Readable } from 'node:stream'
+
+export interface OptionSpec {
+  /** Commander flag syntax, e.g. `--verb <verb>`, `-n, --namespace <ns>`, `--json`. */
+  flags: string
+  description: string
+  default?: string | boolean | string[]
+  /** The option may be given several times; the handler receives a string[]. */
+  repeatable?: boolean
+  choices?: readonly string[]
+}
+
+export interface ArgSpec {
+  /** Commander argument syntax: `<policy>`, `[log...]`. Variadic values reach the handler flattened, in order. */
+  name: string
+  description: string
+}
+
+export interface CommandContext {
+  /** Standard input, for `-` arguments. */
+  stdin: Readable
+  /** Current directory, for resolving relative paths. */
+  cwd: string
+  /** True when standard output is a terminal (progress bars, colours). */
+  isTTY: boolean
+}
+
+/**
+ * What a command produces. `output` is printed as is; an iterable is streamed chunk by chunk
+ * (large NDJSON outputs never sit in memory). `warnings` go to stderr.
+ */
+export interface CommandResult {
+  output?: string | AsyncIterable<string> | Iterable<string>
+  warnings?: string[]
+  exitCode?: number
+}
+
+export interface CommandDefinition<Opts = Record<string, unknown>> {
+  /** Words after `kubetrail`, e.g. `['policy', 'check']`. */
+  path: readonly string[]
+  summary: string
+  /** Longer help text shown by `--help` before the examples. */
+  description?: string
+  args: readonly ArgSpec[]
+  options: readonly OptionSpec[]
+  examples: readonly string[]
+  handler(args: string[], opts: Opts, ctx: CommandContext): Promise<CommandResult>
+}
+
+/** Lets each command module keep its own option type while the registry holds them all. */
+export function defineCommand<Opts>(def: CommandDefinition<Opts>): CommandDefinition<Opts> {
+  return def
+}
+
+/** Shared option: the Kubernetes release whose apiserver behaviour to reproduce. */
+export const KUBERNETES_VERSION_OPTION: OptionSpec = {
+  flags: '--kubernetes-version <version>',
+  description: 'behave like this kube-apiserver release (e.g. 1.29); default: the newest',
+}
+
+export async function collectOutput(result: CommandResult): Promise<string> {
+  const out = result.output
+  if (out === undefined) return ''
+  if (typeof out === 'string') return out
+  let text = ''
+  if (Symbol.asyncIterator in out) {
+    for await (const chunk of out) text += chunk
+  } else {
+    for (const chunk of out) text += chunk
+  }
+  return text
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * @module The `kubetrail` executable: runs one invocation and does all the printing, so the
+ * commands themselves stay pure.
+ */
+import { invoke } from './program.js'
+import { renderError } from './render-error.js'
+
+async function writeOut(chunk: string): Promise<void> {
+  if (!process.stdout.write(chunk)) await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()))
+}
+
+async function main(): Promise<number> {
+  // A closed pipe (`kubetrail ... | head`) is a normal way for output to end.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0)
+  })
+  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: Boolean(process.stdout.isTTY) })
+  if (run.printed) process.stdout.write(run.printed)
+  if (run.error !== undefined) {
+    process.stderr.write(renderError(run.error, run.debug))
+    return run.exitCode
+  }
+  const result = run.result
+  if (!result) return run.exitCode
+  for (const w of result.warnings ?? []) process.stderr.write(w.endsWith('\n') ? w : `${w}\n`)
+  try {
+    const out = result.output
+    if (typeof out === 'string') await writeOut(out.length === 0 || out.endsWith('\n') ? out : `${out}\n`)
+    else if (out && Symbol.asyncIterator in out) for await (const chunk of out) await writeOut(chunk)
+    else if (out) for (const chunk of out) await writeOut(chunk)
+  } catch (error) {
+    process.stderr.write(renderError(error, run.debug))
+    return error instanceof Error && 'exitCode' in error && typeof error.exitCode === 'number' ? error.exitCode : 1
+  }
+  return result.exitCode ?? 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    process.stderr.write(renderError(error, process.argv.includes('--debug')))
+    process.exitCode = 1
+  },
+)

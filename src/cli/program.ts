@@ -1,0 +1,100 @@
+/**
+ * @module Builds the commander program from the command table and runs one invocation.
+ * Kept apart from `main.ts` so tests can run the real CLI parsing in-process.
+ */
+import { Command, CommanderError, Option } from 'commander'
+import type { CommandContext, CommandDefinition, CommandResult } from './command.js'
+import { COMMANDS } from './commands/index.js'
+import { KubetrailError, UsageError } from '../core/errors.js'
+import { VERSION } from '../core/version.js'
+
+export interface Invocation {
+  result?: CommandResult
+  /** Text commander printed itself (help, version, usage errors). */
+  printed: string
+  error?: unknown
+  exitCode: number
+  debug: boolean
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return previous ? [...previous, value] : [value]
+}
+
+function renderExamples(def: CommandDefinition<unknown>): string {
+  if (def.examples.length === 0) return ''
+  return `\nExamples:\n${def.examples.map((e) => `  $ ${e}`).join('\n')}\n`
+}
+
+function findOrCreateGroup(parent: Command, name: string): Command {
+  const existing = parent.commands.find((c) => c.name() === name)
+  if (existing) return existing
+  return parent.command(name)
+}
+
+export function buildProgram(
+  ctx: CommandContext,
+  onResult: (r: CommandResult) => void,
+  write: (s: string) => void,
+  commands: readonly CommandDefinition<unknown>[] = COMMANDS,
+): Command {
+  const program = new Command('kubetrail')
+  program
+    .description('Who did what, when, and from where: Kubernetes API-server audit policies and logs.')
+    .version(VERSION)
+    .option('--debug', 'print stack traces for errors')
+    .showSuggestionAfterError(true)
+    .configureOutput({ writeOut: write, writeErr: write })
+    .exitOverride()
+
+  for (const def of commands) {
+    const groups = def.path.slice(0, -1)
+    let parent = program
+    for (const g of groups) {
+      parent = findOrCreateGroup(parent, g)
+      parent.exitOverride().configureOutput({ writeOut: write, writeErr: write })
+      if (!parent.description()) parent.description(`${g} commands`)
+    }
+    const leaf = parent.command(def.path[def.path.length - 1]!)
+    leaf.summary(def.summary).description(def.description ? `${def.summary}\n\n${def.description}` : def.summary)
+    for (const a of def.args) leaf.argument(a.name, a.description)
+    for (const o of def.options) {
+      const opt = new Option(o.flags, o.description)
+      if (o.choices) opt.choices(o.choices)
+      if (o.repeatable) opt.argParser(collect)
+      if (o.default !== undefined) opt.default(o.default)
+      leaf.addOption(opt)
+    }
+    leaf.addHelpText('after', renderExamples(def))
+    leaf.exitOverride().configureOutput({ writeOut: write, writeErr: write })
+    leaf.action(async (...params: unknown[]) => {
+      // commander passes: ...positional args, options, the Command itself
+      const cmd = params[params.length - 1] as Command
+      const opts = cmd.opts()
+      const positional = params.slice(0, -2).flatMap((p) => (p === undefined ? [] : Array.isArray(p) ? p : [p])) as string[]
+      onResult(await def.handler(positional, opts, ctx))
+    })
+  }
+  return program
+}
+
+/** Runs `kubetrail <argv...>` and returns what happened; never exits the process. */
+export async function invoke(argv: readonly string[], ctx: CommandContext): Promise<Invocation> {
+  let printed = ''
+  let result: CommandResult | undefined
+  const program = buildProgram(ctx, (r) => (result = r), (s) => (printed += s))
+  const debug = argv.includes('--debug')
+  try {
+    await program.parseAsync([...argv], { from: 'user' })
+    return { result, printed, exitCode: result?.exitCode ?? 0, debug }
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // help and version are "errors" in commander's exitOverride model
+      if (error.exitCode === 0) return { printed, exitCode: 0, debug }
+      const usage = new UsageError(error.message.replace(/^error: /, ''))
+      return { printed: '', error: usage, exitCode: usage.exitCode, debug }
+    }
+    const exitCode = error instanceof KubetrailError ? error.exitCode : 1
+    return { printed, error, exitCode, debug }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * @module The `audit.k8s.io/v1` API objects kubetrail reads and writes: Event, EventList and
+ * Policy. Each is declared once as a TypeBox schema, which gives both the TypeScript type
+ * (`Static<typeof X>`) and a compiled runtime check, so the type and the validation never drift.
+ *
+ * Field names, optionality and order follow k8s.io/apiserver `pkg/apis/audit/v1/types.go`.
+ * @see https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+export const API_GROUP = 'audit.k8s.io'
+export const API_VERSION = 'audit.k8s.io/v1'
+
+/** Levels in increasing order of detail; the order matters (`levelAtLeast`). */
+export const LEVELS = ['None', 'Metadata', 'Request', 'RequestResponse'] as const
+export type Level = (typeof LEVELS)[number]
+
+/** Stages in the order the apiserver emits them for one request. */
+export const STAGES = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const
+export type Stage = (typeof STAGES)[number]
+
+const LEVEL_RANK: Record<Level, number> = { None: 0, Metadata: 1, Request: 2, RequestResponse: 3 }
+
+export function isLevel(v: unknown): v is Level {
+  return typeof v === 'string' && Object.hasOwn(LEVEL_RANK, v)
+}
+
+export function isStage(v: unknown): v is Stage {
+  return typeof v === 'string' && (STAGES as readonly string[]).includes(v)
+}
+
+/** `Level.GreaterOrEqual` from the apiserver. */
+export function levelAtLeast(level: Level, min: Level): boolean {
+  return LEVEL_RANK[level] >= LEVEL_RANK[min]
+}
+
+const StringList = Type.Array(Type.String())
+
+export const UserInfoSchema = Type.Object(
+  {
+    username: Type.Optional(Type.String()),
+    uid: Type.Optional(Type.String()),
+    groups: Type.Optional(StringList),
+    extra: Type.Optional(Type.Record(Type.String(), StringList)),
+  },
+  { additionalProperties: true },
+)
+export type UserInfo = Static<typeof UserInfoSchema>
+
+export const ObjectReferenceSchema = Type.Object(
+  {
+    resource: Type.Optional(Type.String()),
+    namespace: Type.Optional(Type.String()),
+    name: Type.Optional(Type.String()),
+    uid: Type.Optional(Type.String()),
+    apiGroup: Type.Optional(Type.String()),
+    apiVersion: Type.Optional(Type.String()),
+    resourceVersion: Type.Optional(Type.String()),
+    subresource: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+)
+export type ObjectReference = Static<typeof ObjectReferenceSchema>
+
+export const ResponseStatusSchema = Type.Object(
+  {
+    metadata: Type.Optional(Type.Unknown()),
+    status: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+    reason: Type.Optional(Type.String()),
+    details: Type.Optional(Type.Unknown()),
+    code: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: true },
+)
+export type ResponseStatus = Static<typeof ResponseStatusSchema>
+
+const LevelSchema = Type.Union(LEVELS.map((l) => Type.Literal(l)))
+const StageSchema = Type.Union(STAGES.map((s) => Type.Literal(s)))
+
+/**
+ * One audit event. `kind`/`apiVersion` are present in log-backend lines but absent on the
+ * items of a webhook `EventList`, so both are optional here.
+ */
+export const EventSchema = Type.Object(
+  {
+    kind: Type.Optional(Type.Literal('Event')),
+    apiVersion: Type.Optional(Type.String()),
+    level: LevelSchema,
+    auditID: Type.String({ minLength: 1 }),
+    stage: StageSchema,
+    requestURI: Type.String(),
+    verb: Type.String(),
+    user: UserInfoSchema,
+    impersonatedUser: Type.Optional(UserInfoSchema),
+    sourceIPs: Type.Optional(StringList),
+    userAgent: Type.Optional(Type.String()),
+    objectRef: Type.Optional(ObjectReferenceSchema),
+    responseStatus: Type.Optional(ResponseStatusSchema),
+    requestObject: Type.Optional(Type.Unknown()),
+    responseObject: Type.Optional(Type.Unknown()),
+    requestReceivedTimestamp: Type.String(),
+    stageTimestamp: Type.String(),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: true },
+)
+export type AuditEvent = Static<typeof EventSchema>
+
+export const EventListSchema = Type.Object(
+  {
+    kind: Type.Literal('EventList'),
+    apiVersion: Type.String(),
+    metadata: Type.Optional(Type.Unknown()),
+    items: Type.Array(Type.Unknown()),
+  },
+  { additionalProperties: true },
+)
+export type EventList = Static<typeof EventListSchema>
+
+export const GroupResourcesSchema = Type.Object(
+  {
+    group: Type.Optional(Type.String()),
+    resources: Type.Optional(StringList),
+    resourceNames: Type.Optional(StringList),
+  },
+  { additionalProperties: false },
+)
+export type GroupResources = Static<typeof GroupResourcesSchema>
+
+/**
+ * A policy rule as written. `level` and the stage names are plain strings here because the
+ * apiserver decodes any string and only rejects bad values in validation (with its own
+ * messages, which `validatePolicy` reproduces).
+ */
+export const PolicyRuleSchema = Type.Object(
+  {
+    level: Type.Optional(Type.String()),
+    users: Type.Optional(StringList),
+    userGroups: Type.Optional(StringList),
+    verbs: Type.Optional(StringList),
+    resources: Type.Optional(Type.Array(GroupResourcesSchema)),
+    namespaces: Type.Optional(StringList),
+    nonResourceURLs: Type.Optional(StringList),
+    omitStages: Type.Optional(StringList),
+    omitManagedFields: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+export type PolicyRule = Static<typeof PolicyRuleSchema>
+
+export const PolicySchema = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    metadata: Type.Optional(Type.Unknown()),
+    rules: Type.Optional(Type.Array(PolicyRuleSchema)),
+    omitStages: Type.Optional(StringList),
+    omitManagedFields: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+export type Policy = Static<typeof PolicySchema>

@@ -1,0 +1,2 @@
+export * from './audit.js'
+export { checkAuditEvent, checkEventList, isAuditEvent, type FieldProblem } from './check.js'
