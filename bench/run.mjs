@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// `npm run bench`: the project's benchmarks, on a generated ~1 GB audit log (deterministic,
+// from shared/research/gen-audit.mjs). Figures are medians of interleaved rounds; ratios are
+// against baselines measured in the same run. Not part of the test suite.
+//
+//   KUBETRAIL_BENCH_FILE=path   use this log instead of generating one
+//   KUBETRAIL_BENCH_BYTES=N     size of the generated log (default 1e9)
+import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { benchRead } from './read.mjs'
+import { benchPolicyEval } from './policy-eval.mjs'
+import { benchSimulate } from './simulate.mjs'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const shared = process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared')
+
+function benchFile() {
+  if (process.env.KUBETRAIL_BENCH_FILE) return process.env.KUBETRAIL_BENCH_FILE
+  const bytes = Number(process.env.KUBETRAIL_BENCH_BYTES ?? 1e9)
+  const file = resolve(root, '.tmp', `bench-${bytes}.ndjson`)
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true })
+    console.log(`generating ${file} (${bytes} bytes) ...`)
+    execFileSync(process.execPath, [resolve(shared, 'research/gen-audit.mjs'), '--bytes', String(bytes), '--out', file], { stdio: 'inherit' })
+  }
+  return file
+}
+
+const file = benchFile()
+console.log(`log: ${file} (${(statSync(file).size / 1e6).toFixed(1)} MB), node ${process.version}\n`)
+const results = {}
+results.read = await benchRead(file)
+results.policyEval = await benchPolicyEval(resolve(root, 'examples/policies/comprehensive.yaml'))
+results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/comprehensive.yaml'))
+console.log('\n' + JSON.stringify(results, null, 2))
