@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import { PassThrough } from 'node:stream'
+import { invoke } from './program.js'
+import { COMMANDS } from './commands/index.js'
+import { renderError } from './render-error.js'
+import { KubetrailError } from '../core/errors.js'
+
+const ctx = { stdin: new PassThrough(), cwd: process.cwd(), isTTY: false }
+
+describe('kubetrail CLI', () => {
+  it('--help lists every command with its one-line summary', async () => {
+    const groups = new Set(COMMANDS.map((c) => c.path[0]))
+    const top = await invoke(['--help'], ctx)
+    expect(top.exitCode).toBe(0)
+    for (const g of groups) expect(top.printed).toContain(g)
+    for (const g of groups) {
+      const help = await invoke([g!, '--help'], ctx)
+      expect(help.exitCode).toBe(0)
+      for (const c of COMMANDS.filter((c) => c.path[0] === g)) {
+        expect(help.printed).toContain(c.path[c.path.length - 1])
+        expect(help.printed).toContain(c.summary.slice(0, 30))
+      }
+    }
+  })
+
+  it('every command has --help with at least one example', async () => {
+    expect(COMMANDS.length).toBeGreaterThanOrEqual(6)
+    for (const c of COMMANDS) {
+      const help = await invoke([...c.path, '--help'], ctx)
+      expect(help.exitCode, c.path.join(' ')).toBe(0)
+      expect(c.examples.length, c.path.join(' ')).toBeGreaterThan(0)
+      expect(help.printed).toContain('Examples:')
+      expect(help.printed).toContain(c.examples[0]!)
+    }
+  })
+
+  it('an unknown command or option is a usage error (exit 2), not a crash', async () => {
+    const unknown = await invoke(['policy', 'frobnicate'], ctx)
+    expect(unknown.exitCode).toBe(2)
+    expect(unknown.error).toBeInstanceOf(KubetrailError)
+    const badOpt = await invoke(['policy', 'check', 'x.yaml', '--no-such-flag'], ctx)
+    expect(badOpt.exitCode).toBe(2)
+    expect(renderError(badOpt.error, false)).toMatch(/unknown option '--no-such-flag' \[KT_USAGE\]/)
+  })
+
+  it('prints errors without a stack trace unless --debug', () => {
+    const err = new KubetrailError('KT_EXAMPLE', 'something is wrong', { hint: 'do this instead' })
+    expect(renderError(err, false)).toBe('kubetrail: something is wrong [KT_EXAMPLE]\nhint: do this instead\n')
+    expect(renderError(err, true)).toContain('at ')
+    expect(renderError(new Error('boom'), false)).not.toContain('    at ')
+  })
+})

@@ -1,0 +1,14 @@
+/**
+ * @module The audit policy engine: load, validate, evaluate, lint, and replay recorded traffic
+ * under a policy, with kube-apiserver's exact semantics.
+ */
+export type { Decision, KubeVersion, LoadedPolicy, RequestAttributes } from './types.js'
+export { NEWEST_KUBERNETES, formatKubernetesVersion, parseKubernetesVersion, supports } from './version.js'
+export { loadPolicyFile, loadPolicyText, PolicyInvalidError, type LoadOptions } from './load.js'
+export { validatePolicy, formatAggregate, formatValidationError, type ValidationError } from './validate.js'
+export { compilePolicy, compileRuleMatcher, unionStages, type PolicyEvaluator } from './evaluate.js'
+export { attributesFromEvent, attributesFromRequest, parseRequestInfo, RequestInvalidError, type RequestInfo } from './attributes.js'
+export { describeRule } from './describe.js'
+export { goJson, replayEvent, replayVerdict, withoutManagedFields, type ReplayVerdict } from './replay.js'
+export { createSimulation, replayedBytes, type ReplayInput, type SimulationSummary, type Tally } from './simulate.js'
+export { createPolicyDiff, type DiffSide, type DiffTransition, type PolicyDiffSummary } from './diff.js'
