@@ -7,7 +7,7 @@ export { NEWEST_KUBERNETES, formatKubernetesVersion, parseKubernetesVersion, sup
 export { loadPolicyFile, loadPolicyText, PolicyInvalidError, type LoadOptions } from './load.js'
 export { validatePolicy, formatAggregate, formatValidationError, type ValidationError } from './validate.js'
 export { compilePolicy, compileRuleMatcher, unionStages, type PolicyEvaluator } from './evaluate.js'
-export { attributesFromEvent, attributesFromRequest, parseRequestInfo, RequestInvalidError, type RequestInfo } from './attributes.js'
+export { attributesFromEvent, attributesFromRequest, RequestInvalidError } from './attributes.js'
 export { describeRule } from './describe.js'
 export { goJson, replayEvent, replayVerdict, withoutManagedFields, type ReplayVerdict } from './replay.js'
 export { createSimulation, replayedBytes, type ReplayInput, type SimulationSummary, type Tally } from './simulate.js'

@@ -8,6 +8,7 @@
  * never up; `ReplayOutcome.underRecorded` says when a figure is therefore a lower bound.
  */
 import { levelAtLeast, type AuditEvent, type Level, type Stage } from '../model/index.js'
+export { goJson } from '../model/index.js'
 import type { Decision } from './types.js'
 
 export type ReplayVerdict =
@@ -80,20 +81,4 @@ export function withoutManagedFields(body: unknown): unknown {
     }
   }
   return out
-}
-
-const GO_ESCAPES: Record<string, string> = {
-  '<': '\\u003c',
-  '>': '\\u003e',
-  '&': '\\u0026',
-  '\u2028': '\\u2028',
-  '\u2029': '\\u2029',
-}
-
-/**
- * JSON as Go's encoding/json writes it (HTML-safe escaping of <, >, & and the JS line
- * separators), so replayed events are byte-identical to what the apiserver writes.
- */
-export function goJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPES[c]!)
 }

@@ -15,10 +15,10 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import { goJson, replayEvent, replayVerdict } from './replay.js'
-import { attributesFromEvent, compilePolicy, loadPolicyFile } from './index.js'
+import { attributesFromEvent, compilePolicy, loadPolicyFile, parseKubernetesVersion } from './index.js'
 import type { AuditEvent } from '../model/index.js'
 
-const NEWEST_1_20 = '1.20'
+const KUBERNETES_1_20 = parseKubernetesVersion('1.20')
 
 function readEvents(file: string): AuditEvent[] {
   return readFileSync(requireShared(file), 'utf8')
@@ -64,7 +64,7 @@ function differences(a: Map<string, number>, b: Map<string, number>): string[] {
 const full = () => readEvents(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 
 async function replay(policyFile: string, events: AuditEvent[]): Promise<AuditEvent[]> {
-  const loaded = await loadPolicyFile(requireShared(policyFile), { kubernetesVersion: NEWEST_1_20 })
+  const loaded = await loadPolicyFile(requireShared(policyFile), { kubernetesVersion: KUBERNETES_1_20 })
   const evaluator = compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion })
   const out: AuditEvent[] = []
   for (const e of events) {

@@ -6,8 +6,8 @@
 import { defineCommand, KUBERNETES_VERSION_OPTION } from '../command.js'
 import { formatBytes, formatCount, table } from '../format.js'
 import { UsageError } from '../../core/errors.js'
-import { compilePolicy, createPolicyDiff, describeRule, loadPolicyFile, type DiffSide, type LoadedPolicy, type PolicyDiffSummary } from '../../policy/index.js'
-import { replayInputs } from './replay-input.js'
+import { compilePolicy, createPolicyDiff, describeRule, loadPolicyFile, parseKubernetesVersion, type DiffSide, type LoadedPolicy, type PolicyDiffSummary } from '../../policy/index.js'
+import { logInput } from '../log-input.js'
 
 interface DiffOptions {
   json?: boolean
@@ -81,13 +81,13 @@ export default defineCommand<DiffOptions>({
   async handler(args, opts, ctx) {
     const [oldFile, newFile, ...logs] = args
     if (!oldFile || !newFile || logs.length === 0) throw new UsageError('diff needs two policies and at least one log')
-    const oldP = await loadPolicyFile(oldFile, { kubernetesVersion: opts.kubernetesVersion })
-    const newP = await loadPolicyFile(newFile, { kubernetesVersion: opts.kubernetesVersion })
+    const oldP = await loadPolicyFile(oldFile, { kubernetesVersion: parseKubernetesVersion(opts.kubernetesVersion) })
+    const newP = await loadPolicyFile(newFile, { kubernetesVersion: parseKubernetesVersion(opts.kubernetesVersion) })
     const diff = createPolicyDiff(
       compilePolicy(oldP.policy, { kubernetesVersion: oldP.kubernetesVersion }),
       compilePolicy(newP.policy, { kubernetesVersion: newP.kubernetesVersion }),
     )
-    const source = replayInputs(logs, ctx)
+    const source = logInput(logs, ctx)
     for await (const batch of source.batches('head')) for (const rec of batch) diff.add(rec)
     const summary = diff.summary()
     const output = opts.json ? JSON.stringify(summary, null, 2) + '\n' : renderPolicyDiff(oldFile, newFile, oldP, newP, summary, Boolean(opts.all))

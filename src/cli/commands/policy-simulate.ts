@@ -13,12 +13,13 @@ import {
   describeRule,
   goJson,
   loadPolicyFile,
+  parseKubernetesVersion,
   replayEvent,
   replayVerdict,
   type LoadedPolicy,
   type SimulationSummary,
 } from '../../policy/index.js'
-import { replayInputs, type ReplaySource } from './replay-input.js'
+import { logInput, type LogInput } from '../log-input.js'
 
 interface SimulateOptions {
   output: string
@@ -26,9 +27,8 @@ interface SimulateOptions {
   kubernetesVersion?: string
 }
 
-async function* ndjsonOutput(source: ReplaySource, loaded: LoadedPolicy, version: string | undefined) {
+async function* ndjsonOutput(source: LogInput, loaded: LoadedPolicy) {
   const evaluator = compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion })
-  void version
   for await (const batch of source.batches('full')) {
     let chunk = ''
     for (const rec of batch) {
@@ -124,11 +124,11 @@ export default defineCommand<SimulateOptions>({
     if (!policyFile || logs.length === 0) throw new UsageError('simulate needs a policy and at least one log')
     const top = Number(opts.top)
     if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top must be a positive integer, not "${opts.top}"`)
-    const loaded = await loadPolicyFile(policyFile, { kubernetesVersion: opts.kubernetesVersion })
-    const source = replayInputs(logs, ctx)
+    const loaded = await loadPolicyFile(policyFile, { kubernetesVersion: parseKubernetesVersion(opts.kubernetesVersion) })
+    const source = logInput(logs, ctx)
     const warnings = loaded.warnings.map((w) => `warning: ${w.file}:${w.line ?? '?'}: ${w.message}`)
     if (opts.output === 'ndjson') {
-      return { output: ndjsonOutput(source, loaded, opts.kubernetesVersion), warnings: source.warnings, exitCode: 0 }
+      return { output: ndjsonOutput(source, loaded), warnings: source.warnings, exitCode: 0 }
     }
     const sim = createSimulation(compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion }), loaded.rules.map((r) => (r.level ?? 'None') as never))
     for await (const batch of source.batches('head')) for (const rec of batch) sim.add(rec)

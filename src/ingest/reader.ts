@@ -1,0 +1,209 @@
+/**
+ * @module `readAuditLog`: audit events from a log backend file (NDJSON, plain or gzip), webhook
+ * `EventList` bodies (one per line, or one pretty-printed document), the legacy text format,
+ * or stdin. Events come in batches; a malformed line is reported as `file:line: reason` and
+ * never costs its neighbours.
+ */
+import type { Readable } from 'node:stream'
+import { API_VERSION, checkAuditEvent, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem } from '../model/index.js'
+import { AuditRecord, parseFull, parseHead, type HeadParse } from './record.js'
+import { looksLikeLegacyLine, parseLegacyLine } from './legacy.js'
+import { openByteSource, splitLines } from './source.js'
+
+export interface MalformedLine {
+  file: string
+  line: number
+  reason: string
+}
+
+export function formatMalformed(m: MalformedLine): string {
+  return `${m.file}:${m.line}: ${m.reason}`
+}
+
+export interface ReadOptions {
+  stdin?: Readable
+  /** `head` leaves the request/response bodies unparsed until asked for (default `full`). */
+  mode?: 'full' | 'head'
+  onMalformed?: (m: MalformedLine) => void
+}
+
+/** A pretty-printed JSON document (a webhook body saved with indentation) is read whole, up to this size. */
+const MAX_DOCUMENT_BYTES = 512 << 20
+
+function shorten(s: string, max = 160): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s
+}
+
+/** Turns a schema problem into words a user recognises. */
+export function describeProblem(value: unknown, p: FieldProblem): string {
+  const actual = p.field.split(/[.[\]]/).filter(Boolean).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value)
+  if (p.message === 'Expected required property') return `missing field ${p.field}`
+  if (p.field === 'level') return `level: must be one of ${LEVELS.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
+  if (p.field === 'stage') return `stage: must be one of ${STAGES.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
+  return `${p.field}: ${p.message.toLowerCase()} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
+}
+
+function isEventListLike(v: unknown): v is { kind: 'EventList'; items: unknown } {
+  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'EventList'
+}
+
+function eventListLineBytes(item: AuditEvent): number {
+  // as the log backend would write it: with kind/apiVersion first
+  const withKind = { kind: 'Event', apiVersion: item.apiVersion ?? API_VERSION, ...item }
+  return Buffer.byteLength(goJson(withKind))
+}
+
+class LineDecoder {
+  documentLines: string[] | undefined
+  documentStart = 0
+  documentBytes = 0
+  seenContent = false
+
+  constructor(
+    private readonly file: string,
+    private readonly head: boolean,
+    private readonly report: (line: number, reason: string) => void,
+  ) {}
+
+  /** Appends the records of one line to `out`. */
+  decode(text: string, lineNo: number, ascii: boolean, unterminated: boolean, out: AuditRecord[]): void {
+    const line = text.endsWith('\r') ? text.slice(0, -1) : text
+    if (this.documentLines) {
+      this.documentBytes += line.length + 1
+      if (this.documentBytes > MAX_DOCUMENT_BYTES) {
+        this.report(this.documentStart, `JSON document larger than ${MAX_DOCUMENT_BYTES >> 20} MiB: skipped`)
+        this.documentLines = undefined
+        return
+      }
+      this.documentLines.push(line)
+      return
+    }
+    if (line.trim() === '') return
+    const first = this.seenContent === false
+    this.seenContent = true
+    const c = line.charCodeAt(0)
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */ || c === 0x20 || c === 0x09) {
+      let parsed: HeadParse
+      try {
+        parsed = this.head ? parseHead(line) : parseFull(line)
+      } catch (error) {
+        if (first && !line.trimEnd().endsWith('}')) {
+          // the start of a pretty-printed document: read it whole
+          this.documentLines = [line]
+          this.documentStart = lineNo
+          this.documentBytes = line.length
+          return
+        }
+        const why = unterminated ? 'truncated line (no newline at end of file, and not a complete JSON object)' : `invalid JSON: ${shorten((error as Error).message, 100)}`
+        this.report(lineNo, why)
+        return
+      }
+      this.fromJson(parsed, line, lineNo, ascii, out)
+      return
+    }
+    if (looksLikeLegacyLine(line)) {
+      const ev = parseLegacyLine(line)
+      if (typeof ev === 'string') this.report(lineNo, `legacy format: ${ev}`)
+      else out.push(new AuditRecord(ev, this.file, lineNo, eventListLineBytes(ev), 0, 0, true, undefined))
+      return
+    }
+    this.report(lineNo, unterminated ? 'truncated line (no newline at end of file)' : `not an audit event: expected a JSON object or a legacy-format line, got "${shorten(line, 40)}"`)
+  }
+
+  private fromJson(parsed: HeadParse, line: string, lineNo: number, ascii: boolean, out: AuditRecord[]): void {
+    const value = parsed.value
+    if (isEventListLike(value)) {
+      this.fromEventList(value, lineNo, out)
+      return
+    }
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => this.pushItem(item, lineNo, `[${i}]`, out))
+      return
+    }
+    const problem = checkAuditEvent(value)
+    if (problem) {
+      this.report(lineNo, describeProblem(value, problem))
+      return
+    }
+    const bytes = ascii ? line.length : Buffer.byteLength(line)
+    let reqBytes = parsed.requestObjectChars
+    let respBytes = parsed.responseObjectChars
+    if (!ascii && (reqBytes > 0 || respBytes > 0)) {
+      const req = line.indexOf(',"requestObject":')
+      if (reqBytes > 0) reqBytes = Buffer.byteLength(line.slice(req, req + reqBytes))
+      const resp = line.indexOf(',"responseObject":', req < 0 ? 0 : req)
+      if (respBytes > 0) respBytes = Buffer.byteLength(line.slice(resp, resp + respBytes))
+    }
+    out.push(new AuditRecord(value as AuditEvent, this.file, lineNo, bytes, reqBytes, respBytes, false, parsed.raw))
+  }
+
+  private fromEventList(list: { items: unknown }, lineNo: number, out: AuditRecord[]): void {
+    if (!Array.isArray(list.items)) {
+      this.report(lineNo, 'EventList without an items list')
+      return
+    }
+    list.items.forEach((item, i) => this.pushItem(item, lineNo, `items[${i}]`, out))
+  }
+
+  private pushItem(item: unknown, lineNo: number, where: string, out: AuditRecord[]): void {
+    const problem = checkAuditEvent(item)
+    if (problem) {
+      this.report(lineNo, `${where}: ${describeProblem(item, problem)}`)
+      return
+    }
+    const ev = item as AuditEvent
+    const bytes = eventListLineBytes(ev)
+    const req = ev.requestObject === undefined ? 0 : Buffer.byteLength(goJson(ev.requestObject)) + 17
+    const resp = ev.responseObject === undefined ? 0 : Buffer.byteLength(goJson(ev.responseObject)) + 18
+    out.push(new AuditRecord(ev, this.file, lineNo, bytes, req, resp, false, undefined))
+  }
+
+  /** Called at the end of the input: a buffered pretty-printed document is parsed now. */
+  finish(out: AuditRecord[]): void {
+    if (!this.documentLines) return
+    const text = this.documentLines.join('\n')
+    this.documentLines = undefined
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch (error) {
+      this.report(this.documentStart, `invalid JSON document: ${shorten((error as Error).message, 100)}`)
+      return
+    }
+    this.fromJson({ value, raw: undefined, requestObjectChars: 0, responseObjectChars: 0 }, JSON.stringify(value), this.documentStart, false, out)
+  }
+}
+
+/** Reads one log (a path, or `-` for stdin) as batches of records. */
+export async function* readAuditLog(path: string, options: ReadOptions = {}): AsyncGenerator<AuditRecord[]> {
+  const source = await openByteSource(path, options.stdin)
+  const report = (line: number, reason: string) => options.onMalformed?.({ file: source.name, line, reason })
+  const decoder = new LineDecoder(source.name, options.mode === 'head', report)
+  let unterminatedLine = -1
+  const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line))
+  for await (const batch of batches) {
+    const out: AuditRecord[] = []
+    const { lines, firstLine, ascii } = batch
+    for (let i = 0; i < lines.length; i++) {
+      const lineNo = firstLine + i
+      decoder.decode(lines[i]!, lineNo, ascii, lineNo === unterminatedLine, out)
+    }
+    if (out.length > 0) yield out
+  }
+  const rest: AuditRecord[] = []
+  decoder.finish(rest)
+  if (rest.length > 0) yield rest
+}
+
+/** Reads several logs one after another. */
+export async function* readAuditLogs(paths: readonly string[], options: ReadOptions = {}): AsyncGenerator<AuditRecord[]> {
+  for (const p of paths) yield* readAuditLog(p, options)
+}
+
+/** Every record of a (small) log, and the malformed lines: for tests and small inputs. */
+export async function readAuditLogAll(path: string, options: Omit<ReadOptions, 'onMalformed'> = {}): Promise<{ records: AuditRecord[]; malformed: MalformedLine[] }> {
+  const records: AuditRecord[] = []
+  const malformed: MalformedLine[] = []
+  for await (const batch of readAuditLog(path, { ...options, onMalformed: (m) => malformed.push(m) })) records.push(...batch)
+  return { records, malformed }
+}

@@ -1,0 +1,132 @@
+/**
+ * @module How kube-apiserver reads a request URL: `RequestInfoFactory.NewRequestInfo` from
+ * k8s.io/apiserver `pkg/endpoints/request/requestinfo.go`. The policy checker, the legacy-log
+ * reader and queries all need the same reading, so it lives with the model.
+ */
+/** What `RequestInfoFactory.NewRequestInfo` derives from a URL (the parts the policy uses). */
+export interface RequestInfo {
+  isResourceRequest: boolean
+  path: string
+  verb: string
+  apiGroup: string
+  apiVersion: string
+  namespace: string
+  resource: string
+  subresource: string
+  name: string
+}
+
+const API_PREFIXES = new Set(['api', 'apis'])
+const GROUPLESS_PREFIXES = new Set(['api'])
+const SPECIAL_VERBS = new Set(['proxy', 'watch'])
+const SPECIAL_VERBS_NO_SUBRESOURCES = new Set(['proxy'])
+const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize'])
+
+const METHOD_VERBS: Record<string, string> = {
+  POST: 'create',
+  GET: 'get',
+  HEAD: 'get',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+}
+
+function decodePath(rawPath: string): string {
+  try {
+    return decodeURIComponent(rawPath)
+  } catch {
+    return rawPath // Go keeps the raw path when it cannot be unescaped
+  }
+}
+
+/** strconv.ParseBool */
+function parseGoBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false
+  return undefined
+}
+
+function isWatch(query: URLSearchParams): boolean {
+  const values = query.getAll('watch')
+  if (values.length === 0) return false
+  const parsed = parseGoBool(values[0]!)
+  if (parsed !== undefined) return parsed
+  // requestinfo.go: on a decoding error, any watch value but "false"/"0" still means watch
+  const lower = values[0]!.toLowerCase()
+  return lower !== 'false' && lower !== '0'
+}
+
+/** `fieldSelector` requiring `metadata.name` (= or ==), if its value is a valid path segment name. */
+function nameFromFieldSelector(query: URLSearchParams): string {
+  const selector = query.get('fieldSelector')
+  if (!selector) return ''
+  for (const term of selector.split(',')) {
+    const m = /^\s*metadata\.name\s*==?\s*(.*?)\s*$/.exec(term)
+    if (m && !term.includes('!=')) {
+      const name = m[1]!
+      if (name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%')) return name
+    }
+  }
+  return ''
+}
+
+/**
+ * `NewRequestInfo` for a URL. `method` is the HTTP method; when unknown (a recorded event),
+ * pass `recordedVerb` instead and it is used as the verb.
+ */
+export function parseRequestInfo(requestURI: string, method: string | undefined, recordedVerb?: string): RequestInfo {
+  const q = requestURI.indexOf('?')
+  const path = decodePath(q < 0 ? requestURI : requestURI.slice(0, q))
+  const query = new URLSearchParams(q < 0 ? '' : requestURI.slice(q + 1))
+  const info: RequestInfo = {
+    isResourceRequest: false,
+    path,
+    verb: recordedVerb ?? (method ?? '').toLowerCase(),
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+  }
+  // splitPath: trim slashes, split; "" → no parts
+  const trimmed = path.replace(/^\/+|\/+$/g, '')
+  let parts = trimmed === '' ? [] : trimmed.split('/')
+  if (parts.length < 3 || !API_PREFIXES.has(parts[0]!)) return info
+  const prefix = parts[0]!
+  parts = parts.slice(1)
+  if (!GROUPLESS_PREFIXES.has(prefix)) {
+    if (parts.length < 3) return info // /apis/<group>/<version> is discovery
+    info.apiGroup = parts[0]!
+    parts = parts.slice(1)
+  }
+  info.isResourceRequest = true
+  info.apiVersion = parts[0]!
+  parts = parts.slice(1)
+  if (SPECIAL_VERBS.has(parts[0]!)) {
+    if (parts.length < 2) {
+      // the apiserver answers this URL with an error before auditing a resource request
+      return { ...info, isResourceRequest: false, apiGroup: '', apiVersion: '' }
+    }
+    info.verb = recordedVerb ?? parts[0]!
+    parts = parts.slice(1)
+  } else {
+    info.verb = recordedVerb ?? METHOD_VERBS[(method ?? '').toUpperCase()] ?? ''
+  }
+  if (parts[0] === 'namespaces') {
+    if (parts.length > 1) {
+      info.namespace = parts[1]!
+      if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2]!)) parts = parts.slice(2)
+    }
+  }
+  if (parts.length >= 3 && !SPECIAL_VERBS_NO_SUBRESOURCES.has(info.verb)) info.subresource = parts[2]!
+  if (parts.length >= 2) info.name = parts[1]!
+  if (parts.length >= 1) info.resource = parts[0]!
+  if (info.name === '' && (recordedVerb === undefined ? info.verb === 'get' : ['list', 'watch', 'deletecollection'].includes(info.verb))) {
+    if (recordedVerb === undefined) info.verb = isWatch(query) ? 'watch' : 'list'
+    info.name = nameFromFieldSelector(query)
+  }
+  if (recordedVerb === undefined && info.name === '' && info.verb === 'delete') info.verb = 'deletecollection'
+  return info
+}
+
