@@ -23,7 +23,6 @@ async function main(): Promise<number> {
   }
   const result = run.result
   if (!result) return run.exitCode
-  for (const w of result.warnings ?? []) process.stderr.write(w.endsWith('\n') ? w : `${w}\n`)
   try {
     const out = result.output
     if (typeof out === 'string') await writeOut(out.length === 0 || out.endsWith('\n') ? out : `${out}\n`)
@@ -33,6 +32,8 @@ async function main(): Promise<number> {
     process.stderr.write(renderError(error, run.debug))
     return error instanceof Error && 'exitCode' in error && typeof error.exitCode === 'number' ? error.exitCode : 1
   }
+  // after the output: streamed commands add warnings (malformed lines) while producing it
+  for (const w of result.warnings ?? []) process.stderr.write(w.endsWith('\n') ? w : `${w}\n`)
   return result.exitCode ?? 0
 }
 

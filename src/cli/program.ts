@@ -26,6 +26,16 @@ function renderExamples(def: CommandDefinition<unknown>): string {
   return `\nExamples:\n${def.examples.map((e) => `  $ ${e}`).join('\n')}\n`
 }
 
+const GROUP_SUMMARIES: Record<string, string> = {
+  policy: 'audit policies: check, explain, lint, simulate, diff, init',
+}
+
+function commandList(commands: readonly CommandDefinition<unknown>[]): string {
+  const names = commands.map((c) => c.path.join(' '))
+  const width = Math.max(...names.map((n) => n.length))
+  return commands.map((c, i) => `  ${names[i]!.padEnd(width)}  ${c.summary}`).join('\n')
+}
+
 function findOrCreateGroup(parent: Command, name: string): Command {
   const existing = parent.commands.find((c) => c.name() === name)
   if (existing) return existing
@@ -47,13 +57,14 @@ export function buildProgram(
     .configureOutput({ writeOut: write, writeErr: write })
     .exitOverride()
 
+  program.addHelpText('after', `\nAll commands:\n${commandList(commands)}\n\nRun 'kubetrail <command> --help' for a command's options and examples.\n`)
   for (const def of commands) {
     const groups = def.path.slice(0, -1)
     let parent = program
     for (const g of groups) {
       parent = findOrCreateGroup(parent, g)
       parent.exitOverride().configureOutput({ writeOut: write, writeErr: write })
-      if (!parent.description()) parent.description(`${g} commands`)
+      if (!parent.description()) parent.description(GROUP_SUMMARIES[g] ?? `${g} commands`)
     }
     const leaf = parent.command(def.path[def.path.length - 1]!)
     leaf.summary(def.summary).description(def.description ? `${def.summary}\n\n${def.description}` : def.summary)

@@ -3,5 +3,14 @@
  * Adding a command = one module in this folder + one line here.
  */
 import type { CommandDefinition } from '../command.js'
+import policyCheck from './policy-check.js'
+import policyExplain from './policy-explain.js'
+import policySimulate from './policy-simulate.js'
+import policyDiff from './policy-diff.js'
 
-export const COMMANDS: readonly CommandDefinition<never>[] = []
+export const COMMANDS: readonly CommandDefinition<never>[] = [
+  policyCheck as CommandDefinition<never>,
+  policyExplain as CommandDefinition<never>,
+  policySimulate as CommandDefinition<never>,
+  policyDiff as CommandDefinition<never>,
+]
