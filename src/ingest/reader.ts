@@ -57,13 +57,15 @@ class LineDecoder {
   documentLines: string[] | undefined
   documentStart = 0
   documentBytes = 0
-  seenContent = false
+  seenContent = true
 
   constructor(
     private readonly file: string,
     private readonly head: boolean,
     private readonly report: (line: number, reason: string) => void,
-  ) {}
+  ) {
+    this.seenContent = false
+  }
 
   /** Appends the records of one line to `out`. */
   decode(text: string, lineNo: number, ascii: boolean, unterminated: boolean, out: AuditRecord[]): void {
@@ -87,7 +89,8 @@ class LineDecoder {
       try {
         parsed = this.head ? parseHead(line) : parseFull(line)
       } catch (error) {
-        if (first && !line.trimEnd().endsWith('}')) {
+        const opening = line.trim()
+        if (first && (opening === '{' || opening === '[')) {
           // the start of a pretty-printed document: read it whole
           this.documentLines = [line]
           this.documentStart = lineNo
@@ -166,8 +169,10 @@ class LineDecoder {
     let value: unknown
     try {
       value = JSON.parse(text)
-    } catch (error) {
-      this.report(this.documentStart, `invalid JSON document: ${shorten((error as Error).message, 100)}`)
+    } catch {
+      // not one document after all: read the lines one by one, so nothing is lost
+      const lines = text.split('\n')
+      lines.forEach((l, i) => this.decode(l, this.documentStart + i, false, false, out))
       return
     }
     this.fromJson({ value, raw: undefined, requestObjectChars: 0, responseObjectChars: 0 }, JSON.stringify(value), this.documentStart, false, out)
