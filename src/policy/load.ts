@@ -296,7 +296,7 @@ export function loadPolicyText(text: string, file: string, options: LoadOptions 
     const item = isSeq(rulesNode) ? (rulesNode.items[i] as YamlNode | undefined) : undefined
     return lines.linePos(item?.range?.[0] ?? 0).line
   })
-  return { file, policy, rules: policy.rules ?? [], ruleLines, warnings: [...out.warnings, ...out.silent], kubernetesVersion: version }
+  return { file, policy, rules: policy.rules ?? [], ruleLines, warnings: [...out.warnings, ...out.silent], kubernetesVersion: version, text }
 }
 
 /** The apiserver's words first (so they can be searched for), then what they mean. */

@@ -51,4 +51,6 @@ export interface LoadedPolicy {
   /** Problems that do not stop the apiserver from loading the policy (reported, not fatal). */
   warnings: InputIssue[]
   kubernetesVersion: KubeVersion
+  /** The file's text, for comments such as lint suppressions. */
+  text: string
 }

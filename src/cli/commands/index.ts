@@ -7,10 +7,14 @@ import policyCheck from './policy-check.js'
 import policyExplain from './policy-explain.js'
 import policySimulate from './policy-simulate.js'
 import policyDiff from './policy-diff.js'
+import policyLint from './policy-lint.js'
+import policyInit from './policy-init.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
   policyExplain as CommandDefinition<never>,
+  policyLint as CommandDefinition<never>,
   policySimulate as CommandDefinition<never>,
   policyDiff as CommandDefinition<never>,
+  policyInit as CommandDefinition<never>,
 ]

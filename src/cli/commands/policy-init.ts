@@ -1,0 +1,56 @@
+/**
+ * @module `kubetrail policy init`: write one of the annotated preset policies.
+ */
+import { open } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { defineCommand } from '../command.js'
+import { KubetrailError, UsageError } from '../../core/errors.js'
+import { PRESETS, presetNames } from '../../policy/index.js'
+
+interface InitOptions {
+  preset: string
+  output?: string
+  force?: boolean
+  list?: boolean
+}
+
+async function writeOwnerOnly(path: string, text: string, force: boolean): Promise<void> {
+  let handle
+  try {
+    // 0600: an audit policy is part of the control plane's configuration
+    handle = await open(path, force ? 'w' : 'wx', 0o600)
+    await handle.writeFile(text)
+    await handle.chmod(0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new KubetrailError('KT_FILE_EXISTS', `${path} already exists`, { hint: 'Use --force to overwrite it, or choose another --output.' })
+    throw error
+  } finally {
+    await handle?.close()
+  }
+}
+
+export default defineCommand<InitOptions>({
+  path: ['policy', 'init'],
+  summary: 'write an annotated starting policy (comprehensive, low-write, compliance, minimal)',
+  description: 'Prints the policy unless --output is given. Every rule is commented with why it is there.',
+  args: [],
+  options: [
+    { flags: '--preset <name>', description: `one of: ${presetNames().join(', ')}`, default: 'comprehensive', choices: presetNames() },
+    { flags: '-o, --output <file>', description: 'write to this file (mode 0600) instead of standard output' },
+    { flags: '--force', description: 'overwrite an existing --output file' },
+    { flags: '--list', description: 'list the presets' },
+  ],
+  examples: ['kubetrail policy init > audit-policy.yaml', 'kubetrail policy init --preset low-write --output /etc/kubernetes/audit-policy.yaml', 'kubetrail policy init --list'],
+  async handler(_args, opts, ctx) {
+    if (opts.list) {
+      const width = Math.max(...PRESETS.map((p) => p.name.length))
+      return { output: PRESETS.map((p) => `${p.name.padEnd(width)}  ${p.summary}`).join('\n') + '\n' }
+    }
+    const preset = PRESETS.find((p) => p.name === opts.preset)
+    if (!preset) throw new UsageError(`unknown preset "${opts.preset}"`)
+    if (!opts.output) return { output: preset.yaml }
+    const path = resolve(ctx.cwd, opts.output)
+    await writeOwnerOnly(path, preset.yaml, Boolean(opts.force))
+    return { output: `wrote the ${preset.name} policy to ${opts.output}\nnext: kubetrail policy lint ${opts.output}\n` }
+  },
+})
