@@ -38,6 +38,8 @@ function shorten(s: string, max = 160): string {
 export function describeProblem(value: unknown, p: FieldProblem): string {
   const actual = p.field.split(/[.[\]]/).filter(Boolean).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value)
   if (p.message === 'Expected required property') return `missing field ${p.field}`
+  if (/'StringMap'/.test(p.message)) return `${p.field}: must map names to strings (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
+  if (/StringListMap/.test(p.message)) return `${p.field}: must map names to lists of strings (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   if (p.field === 'level') return `level: must be one of ${LEVELS.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   if (p.field === 'stage') return `stage: must be one of ${STAGES.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   return `${p.field}: ${p.message.toLowerCase()} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`

@@ -6,7 +6,7 @@
  * Field names, optionality and order follow k8s.io/apiserver `pkg/apis/audit/v1/types.go`.
  * @see https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/
  */
-import { Type, type Static } from '@sinclair/typebox'
+import { Kind, Type, TypeRegistry, type Static } from '@sinclair/typebox'
 
 export const API_GROUP = 'audit.k8s.io'
 export const API_VERSION = 'audit.k8s.io/v1'
@@ -36,12 +36,27 @@ export function levelAtLeast(level: Level, min: Level): boolean {
 
 const StringList = Type.Array(Type.String())
 
+function isMapOf(value: unknown, isValue: (v: unknown) => boolean): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  for (const key in value) if (!isValue((value as Record<string, unknown>)[key])) return false
+  return true
+}
+const isString = (v: unknown) => typeof v === 'string'
+const isStringList = (v: unknown) => Array.isArray(v) && v.every(isString)
+
+// String-keyed maps (annotations, user.extra) are custom kinds: TypeBox's Record check tests a
+// regular expression against every key, which made reading audit logs ~10 % slower.
+TypeRegistry.Set('StringMap', (_schema, value) => isMapOf(value, isString))
+TypeRegistry.Set('StringListMap', (_schema, value) => isMapOf(value, isStringList))
+const StringMap = Type.Unsafe<Record<string, string>>({ [Kind]: 'StringMap', type: 'object', additionalProperties: { type: 'string' } })
+const StringListMap = Type.Unsafe<Record<string, string[]>>({ [Kind]: 'StringListMap', type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } })
+
 export const UserInfoSchema = Type.Object(
   {
     username: Type.Optional(Type.String()),
     uid: Type.Optional(Type.String()),
     groups: Type.Optional(StringList),
-    extra: Type.Optional(Type.Record(Type.String(), StringList)),
+    extra: Type.Optional(StringListMap),
   },
   { additionalProperties: true },
 )
@@ -101,7 +116,7 @@ export const EventSchema = Type.Object(
     responseObject: Type.Optional(Type.Unknown()),
     requestReceivedTimestamp: Type.String(),
     stageTimestamp: Type.String(),
-    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+    annotations: Type.Optional(StringMap),
   },
   { additionalProperties: true },
 )
