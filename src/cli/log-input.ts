@@ -8,26 +8,40 @@ import { formatMalformed, readAuditLogs, type AuditRecord, type MalformedLine } 
 const SHOWN_MALFORMED = 20
 
 export interface LogInput {
-  batches(mode: 'head' | 'full'): AsyncGenerator<AuditRecord[]>
-  /** Filled while reading; complete once `batches` is exhausted. */
+  readonly paths: readonly string[]
+  /** Reads `paths` (default: all of them). */
+  batches(mode: 'head' | 'full', paths?: readonly string[]): AsyncGenerator<AuditRecord[]>
+  /** For lines read elsewhere (worker threads). */
+  report(m: MalformedLine): void
+  /** Filled while reading; complete once `batches` is exhausted (or `finish` called). */
   readonly warnings: string[]
   malformedCount(): number
+  /** Adds the closing count of malformed lines; `batches` over all paths calls it itself. */
+  finish(): void
 }
 
 export function logInput(paths: readonly string[], ctx: CommandContext): LogInput {
   const warnings: string[] = []
   let malformed = 0
-  const onMalformed = (m: MalformedLine) => {
+  let finished = false
+  const report = (m: MalformedLine) => {
     malformed++
     if (malformed <= SHOWN_MALFORMED) warnings.push(`malformed: ${formatMalformed(m)}`)
     else if (malformed === SHOWN_MALFORMED + 1) warnings.push('malformed: … (more malformed lines; the total is given at the end)')
   }
+  const finish = () => {
+    if (!finished && malformed > 0) warnings.push(`${malformed} malformed line(s) skipped; every other event was read`)
+    finished = true
+  }
   return {
+    paths,
     warnings,
+    report,
+    finish,
     malformedCount: () => malformed,
-    async *batches(mode) {
-      yield* readAuditLogs(paths, { mode, stdin: ctx.stdin, onMalformed })
-      if (malformed > 0) warnings.push(`${malformed} malformed line(s) skipped; every other event was read`)
+    async *batches(mode, subset) {
+      yield* readAuditLogs(subset ?? paths, { mode, stdin: ctx.stdin, onMalformed: report })
+      if (!subset) finish()
     },
   }
 }

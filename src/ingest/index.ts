@@ -5,4 +5,4 @@
 export { readAuditLog, readAuditLogs, readAuditLogAll, formatMalformed, type MalformedLine, type ReadOptions } from './reader.js'
 export { AuditRecord, type BodyField } from './record.js'
 export { parseLegacyLine, toMicroTime } from './legacy.js'
-export { openByteSource, splitLines, MAX_LINE_BYTES } from './source.js'
+export { isSplittable, openByteSource, splitIntoLineRanges, splitLines, MAX_LINE_BYTES, type ByteRange } from './source.js'

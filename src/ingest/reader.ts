@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream'
 import { API_VERSION, checkAuditEvent, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem } from '../model/index.js'
 import { AuditRecord, parseFull, parseHead, type HeadParse } from './record.js'
 import { looksLikeLegacyLine, parseLegacyLine } from './legacy.js'
-import { openByteSource, splitLines } from './source.js'
+import { openByteSource, splitLines, type ByteRange } from './source.js'
 
 export interface MalformedLine {
   file: string
@@ -25,6 +25,10 @@ export interface ReadOptions {
   /** `head` leaves the request/response bodies unparsed until asked for (default `full`). */
   mode?: 'full' | 'head'
   onMalformed?: (m: MalformedLine) => void
+  /** Read only this byte range of a plain file (line numbers are then relative to it). */
+  range?: ByteRange
+  /** Called at the end with the number of lines read. */
+  onEnd?: (lines: number) => void
 }
 
 /** A pretty-printed JSON document (a webhook body saved with indentation) is read whole, up to this size. */
@@ -183,23 +187,27 @@ class LineDecoder {
 
 /** Reads one log (a path, or `-` for stdin) as batches of records. */
 export async function* readAuditLog(path: string, options: ReadOptions = {}): AsyncGenerator<AuditRecord[]> {
-  const source = await openByteSource(path, options.stdin)
+  const source = await openByteSource(path, options.stdin, options.range)
   const report = (line: number, reason: string) => options.onMalformed?.({ file: source.name, line, reason })
   const decoder = new LineDecoder(source.name, options.mode === 'head', report)
   let unterminatedLine = -1
+  let lines = 0
   const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line))
   for await (const batch of batches) {
     const out: AuditRecord[] = []
-    const { lines, firstLine, ascii } = batch
-    for (let i = 0; i < lines.length; i++) {
+    const { firstLine, ascii } = batch
+    const text = batch.lines
+    for (let i = 0; i < text.length; i++) {
       const lineNo = firstLine + i
-      decoder.decode(lines[i]!, lineNo, ascii, lineNo === unterminatedLine, out)
+      decoder.decode(text[i]!, lineNo, ascii, lineNo === unterminatedLine, out)
     }
+    lines = firstLine + text.length - 1
     if (out.length > 0) yield out
   }
   const rest: AuditRecord[] = []
   decoder.finish(rest)
   if (rest.length > 0) yield rest
+  options.onEnd?.(lines)
 }
 
 /** Reads several logs one after another. */

@@ -62,9 +62,16 @@ async function stdinSource(stdin: Readable): Promise<ByteSource> {
   return { name: '<stdin>', stream: gz ? Readable.from(raw).pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : raw }
 }
 
+/** A byte range of a plain file; both ends must be line starts (see `splitIntoLineRanges`). */
+export interface ByteRange {
+  start: number
+  end: number
+}
+
 /** Opens a log file (gzip detected by its magic bytes, not its name) or `-` for stdin. */
-export async function openByteSource(path: string, stdin?: Readable): Promise<ByteSource> {
+export async function openByteSource(path: string, stdin?: Readable, range?: ByteRange): Promise<ByteSource> {
   if (path === '-') return stdinSource(stdin ?? process.stdin)
+  if (range) return { name: path, stream: createReadStream(path, { highWaterMark: CHUNK_BYTES, start: range.start, end: range.end - 1 }) }
   const gz = await sniffFile(path)
   const file = createReadStream(path, { highWaterMark: CHUNK_BYTES })
   return { name: path, stream: gz ? file.pipe(createGunzip({ chunkSize: CHUNK_BYTES })) : file }
@@ -131,5 +138,50 @@ export async function* splitLines(
     onUnterminated?.(lineNo)
     const ascii = isAscii(carry)
     yield { lines: [carry.toString(ascii ? 'latin1' : 'utf8')], firstLine: lineNo, ascii }
+  }
+}
+
+/** Whether a file can be read in parallel ranges: a plain (not gzip) NDJSON file. */
+export async function isSplittable(path: string): Promise<boolean> {
+  if (path === '-') return false
+  const handle = await open(path, 'r')
+  try {
+    const buf = Buffer.alloc(4096)
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0)
+    if (bytesRead >= 2 && buf[0] === GZIP_MAGIC_0 && buf[1] === GZIP_MAGIC_1) return false
+    const first = buf.subarray(0, bytesRead).toString('latin1').split('\n', 1)[0]!.trim()
+    // a pretty-printed document (first line "{" or "[") must be read whole
+    return first.startsWith('{') && first !== '{' && first !== '['
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Splits a plain file into `parts` byte ranges that start and end at line boundaries. */
+export async function splitIntoLineRanges(path: string, parts: number): Promise<ByteRange[]> {
+  const handle = await open(path, 'r')
+  try {
+    const size = (await handle.stat()).size
+    const cuts = [0]
+    const buf = Buffer.alloc(64 << 10)
+    for (let k = 1; k < parts; k++) {
+      let pos = Math.max(Math.floor((size * k) / parts), cuts[cuts.length - 1]!)
+      let cut = size
+      while (pos < size) {
+        const { bytesRead } = await handle.read(buf, 0, buf.length, pos)
+        if (bytesRead === 0) break
+        const nl = buf.subarray(0, bytesRead).indexOf(10)
+        if (nl >= 0) {
+          cut = pos + nl + 1
+          break
+        }
+        pos += bytesRead
+      }
+      if (cut > cuts[cuts.length - 1]! && cut < size) cuts.push(cut)
+    }
+    cuts.push(size)
+    return cuts.slice(0, -1).map((start, i) => ({ start, end: cuts[i + 1]! }))
+  } finally {
+    await handle.close()
   }
 }

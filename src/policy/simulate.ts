@@ -118,11 +118,87 @@ export function replayedBytes(input: ReplayInput, decision: Decision): number {
 
 export interface Simulation {
   add(input: ReplayInput): ReplayVerdict
+  /** The running tallies; plain data (Maps included) so workers can send theirs to be merged. */
+  readonly state: SimulationState
   summary(topN?: number): SimulationSummary
 }
 
 interface Evaluator {
   evaluate(attrs: ReturnType<typeof attributesFromEvent>): Decision
+}
+
+/** Everything a simulation counts; mergeable (`mergeSimulationStates`) and structured-clonable. */
+export interface SimulationState {
+  input: { events: number; bytes: number; byLevel: Record<Level, number>; byStage: Record<Stage, number> }
+  first: string | undefined
+  last: string | undefined
+  kept: Tally
+  byRule: Map<number | null, RuleTally>
+  byLevel: Record<Level, Tally>
+  byStage: Record<Stage, Tally>
+  byResource: Map<string, Tally>
+  byUser: Map<string, Tally>
+  dropped: { levelNone: Tally; stageOmitted: Tally }
+  underRecorded: number
+  legacy: number
+}
+
+export function newSimulationState(): SimulationState {
+  return {
+    input: { events: 0, bytes: 0, byLevel: recordOf(LEVELS, () => 0), byStage: recordOf(STAGES, () => 0) },
+    first: undefined,
+    last: undefined,
+    kept: emptyTally(),
+    byRule: new Map(),
+    byLevel: recordOf(LEVELS, emptyTally),
+    byStage: recordOf(STAGES, emptyTally),
+    byResource: new Map(),
+    byUser: new Map(),
+    dropped: { levelNone: emptyTally(), stageOmitted: emptyTally() },
+    underRecorded: 0,
+    legacy: 0,
+  }
+}
+
+function addTally(into: Tally, from: Tally): void {
+  into.events += from.events
+  into.bytes += from.bytes
+}
+
+function mergeTallyMap(into: Map<string, Tally>, from: Map<string, Tally>): void {
+  for (const [k, t] of from) {
+    const mine = into.get(k)
+    if (mine) addTally(mine, t)
+    else into.set(k, { ...t })
+  }
+}
+
+/** Adds `from`'s counts to `into` (simulations of disjoint parts of the same input). */
+export function mergeSimulationStates(into: SimulationState, from: SimulationState): void {
+  into.input.events += from.input.events
+  into.input.bytes += from.input.bytes
+  for (const l of LEVELS) into.input.byLevel[l] += from.input.byLevel[l]
+  for (const st of STAGES) into.input.byStage[st] += from.input.byStage[st]
+  if (from.first !== undefined && (into.first === undefined || from.first < into.first)) into.first = from.first
+  if (from.last !== undefined && (into.last === undefined || from.last > into.last)) into.last = from.last
+  addTally(into.kept, from.kept)
+  for (const [k, r] of from.byRule) {
+    const mine = into.byRule.get(k)
+    if (!mine) into.byRule.set(k, { ...r })
+    else {
+      addTally(mine, r)
+      mine.omittedStageEvents += r.omittedStageEvents
+      mine.notLoggedEvents += r.notLoggedEvents
+    }
+  }
+  for (const l of LEVELS) addTally(into.byLevel[l], from.byLevel[l])
+  for (const st of STAGES) addTally(into.byStage[st], from.byStage[st])
+  mergeTallyMap(into.byResource, from.byResource)
+  mergeTallyMap(into.byUser, from.byUser)
+  addTally(into.dropped.levelNone, from.dropped.levelNone)
+  addTally(into.dropped.stageOmitted, from.dropped.stageOmitted)
+  into.underRecorded += from.underRecorded
+  into.legacy += from.legacy
 }
 
 function topEntries(map: Map<string, Tally>, n: number): Array<{ key: string } & Tally> {
@@ -132,25 +208,54 @@ function topEntries(map: Map<string, Tally>, n: number): Array<{ key: string } &
     .slice(0, n)
 }
 
+function estimatesOf(s: SimulationState, spanSeconds: number): string[] {
+  const estimates: string[] = []
+  if (s.legacy > 0)
+    estimates.push(
+      `${s.legacy} events came from the legacy text format, which records no level and no bodies: their sizes are the sizes of JSON events rebuilt from it, a lower bound.`,
+    )
+  if (s.underRecorded > 0)
+    estimates.push(
+      `${s.underRecorded} kept events were recorded at a lower level than this policy logs them at: their bodies were never captured, so their byte figures are lower bounds.`,
+    )
+  if (s.input.byStage.RequestReceived === 0 && s.input.events > 0)
+    estimates.push(
+      'the input has no RequestReceived events (omitted when it was recorded): if this policy keeps that stage, the real event count is up to one more per request.',
+    )
+  if (spanSeconds < 60 && s.input.events > 0)
+    estimates.push(`the input spans only ${spanSeconds.toFixed(1)} s: the per-second and per-day projection is rough.`)
+  return estimates
+}
+
+/** The report: rules in policy order (unmatched rules as zeros, so dead rules show), top-N tables. */
+export function summarizeSimulation(s: SimulationState, ruleLevels: readonly Level[], topN = 10): SimulationSummary {
+  const spanSeconds = s.first && s.last ? Math.max(0, (Date.parse(s.last) - Date.parse(s.first)) / 1000) : 0
+  const allRules: RuleTally[] = ruleLevels.map(
+    (level, i) => s.byRule.get(i) ?? { rule: i, level, events: 0, bytes: 0, omittedStageEvents: 0, notLoggedEvents: 0 },
+  )
+  const noMatch = s.byRule.get(null)
+  return {
+    input: { ...s.input, firstTimestamp: s.first, lastTimestamp: s.last, spanSeconds },
+    kept: s.kept,
+    byRule: noMatch ? [...allRules, noMatch] : allRules,
+    byLevel: s.byLevel,
+    byStage: s.byStage,
+    byResource: topEntries(s.byResource, topN),
+    byUser: topEntries(s.byUser, topN),
+    dropped: s.dropped,
+    projection: spanSeconds > 0 ? { eventsPerSecond: s.kept.events / spanSeconds, bytesPerDay: (s.kept.bytes / spanSeconds) * 86_400 } : undefined,
+    estimates: estimatesOf(s, spanSeconds),
+  }
+}
+
 export function createSimulation(evaluator: Evaluator, ruleLevels: readonly Level[]): Simulation {
-  const input = { events: 0, bytes: 0, byLevel: recordOf(LEVELS, () => 0), byStage: recordOf(STAGES, () => 0) }
-  let first: string | undefined
-  let last: string | undefined
-  const kept = emptyTally()
-  const byRule = new Map<number | null, RuleTally>()
-  const byLevel = recordOf(LEVELS, emptyTally)
-  const byStage = recordOf(STAGES, emptyTally)
-  const byResource = new Map<string, Tally>()
-  const byUser = new Map<string, Tally>()
-  const dropped = { levelNone: emptyTally(), stageOmitted: emptyTally() }
-  let underRecorded = 0
-  let legacy = 0
+  const s = newSimulationState()
 
   function ruleTally(d: Decision): RuleTally {
-    let t = byRule.get(d.ruleIndex)
+    let t = s.byRule.get(d.ruleIndex)
     if (!t) {
       t = { rule: d.ruleIndex, level: d.level, events: 0, bytes: 0, omittedStageEvents: 0, notLoggedEvents: 0 }
-      byRule.set(d.ruleIndex, t)
+      s.byRule.set(d.ruleIndex, t)
     }
     return t
   }
@@ -162,76 +267,43 @@ export function createSimulation(evaluator: Evaluator, ruleLevels: readonly Leve
   }
 
   return {
+    state: s,
     add(rec) {
       const ev = rec.event
-      input.events++
-      input.bytes += rec.bytes + 1
-      input.byLevel[ev.level]++
-      input.byStage[ev.stage]++
-      if (first === undefined || ev.requestReceivedTimestamp < first) first = ev.requestReceivedTimestamp
-      if (last === undefined || ev.stageTimestamp > last) last = ev.stageTimestamp
-      if (rec.legacy) legacy++
+      s.input.events++
+      s.input.bytes += rec.bytes + 1
+      s.input.byLevel[ev.level]++
+      s.input.byStage[ev.stage]++
+      // MicroTime strings in UTC order like the instants they stand for
+      if (s.first === undefined || ev.requestReceivedTimestamp < s.first) s.first = ev.requestReceivedTimestamp
+      if (s.last === undefined || ev.stageTimestamp > s.last) s.last = ev.stageTimestamp
+      if (rec.legacy) s.legacy++
 
       const decision = evaluator.evaluate(attributesFromEvent(ev))
       const verdict = replayVerdict(ev.stage, decision)
       const rule = ruleTally(decision)
       if (verdict === 'dropped-level-none') {
         rule.notLoggedEvents++
-        add(dropped.levelNone, rec.bytes + 1)
+        add(s.dropped.levelNone, rec.bytes + 1)
         return verdict
       }
       if (verdict === 'dropped-stage-omitted') {
         rule.omittedStageEvents++
-        add(dropped.stageOmitted, rec.bytes + 1)
+        add(s.dropped.stageOmitted, rec.bytes + 1)
         return verdict
       }
-      if (isUnderRecorded(ev.level, decision.level)) underRecorded++
+      if (isUnderRecorded(ev.level, decision.level)) s.underRecorded++
       const bytes = replayedBytes(rec, decision) + 1
-      add(kept, bytes)
+      add(s.kept, bytes)
       add(rule, bytes)
-      add(byLevel[decision.level], bytes)
-      add(byStage[ev.stage], bytes)
-      tallyInto(byResource, resourceKey(ev), bytes)
-      tallyInto(byUser, userKey(ev), bytes)
+      add(s.byLevel[decision.level], bytes)
+      add(s.byStage[ev.stage], bytes)
+      tallyInto(s.byResource, resourceKey(ev), bytes)
+      tallyInto(s.byUser, userKey(ev), bytes)
       return verdict
     },
-
     summary(topN = 10) {
-      const spanSeconds = first && last ? Math.max(0, (Date.parse(last) - Date.parse(first)) / 1000) : 0
-      const estimates: string[] = []
-      if (legacy > 0)
-        estimates.push(
-          `${legacy} events came from the legacy text format, which records no level and no bodies: their sizes are the sizes of JSON events rebuilt from it, a lower bound.`,
-        )
-      if (underRecorded > 0)
-        estimates.push(
-          `${underRecorded} kept events were recorded at a lower level than this policy logs them at: their bodies were never captured, so their byte figures are lower bounds.`,
-        )
-      if (input.byStage.RequestReceived === 0 && input.events > 0)
-        estimates.push(
-          'the input has no RequestReceived events (omitted when it was recorded): if this policy keeps that stage, the real event count is up to one more per request.',
-        )
-      if (spanSeconds < 60 && input.events > 0)
-        estimates.push(`the input spans only ${spanSeconds.toFixed(1)} s: the per-second and per-day projection is rough.`)
-      const ruleOrder = [...byRule.values()].sort((a, b) => (a.rule ?? Infinity) - (b.rule ?? Infinity))
-      // Rules that matched nothing are listed too, so a dead rule shows up as zero.
-      const allRules: RuleTally[] = ruleLevels.map(
-        (level, i) => byRule.get(i) ?? { rule: i, level, events: 0, bytes: 0, omittedStageEvents: 0, notLoggedEvents: 0 },
-      )
-      const noMatch = ruleOrder.find((r) => r.rule === null)
-      return {
-        input: { ...input, firstTimestamp: first, lastTimestamp: last, spanSeconds },
-        kept,
-        byRule: noMatch ? [...allRules, noMatch] : allRules,
-        byLevel,
-        byStage,
-        byResource: topEntries(byResource, topN),
-        byUser: topEntries(byUser, topN),
-        dropped,
-        projection:
-          spanSeconds > 0 ? { eventsPerSecond: kept.events / spanSeconds, bytesPerDay: (kept.bytes / spanSeconds) * 86_400 } : undefined,
-        estimates,
-      }
+      return summarizeSimulation(s, ruleLevels, topN)
     },
   }
 }

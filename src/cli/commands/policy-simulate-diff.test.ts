@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -103,5 +103,36 @@ describe('kubetrail policy diff', () => {
   it('shows which rules gain events for a human', async () => {
     const { out } = await run(['policy', 'diff', POLICIES[0]!, POLICIES[1]!, FULL_LOG])
     expect(out).toMatch(/gained +\d+ .*#2 line 14 \(None\) +#7 line 54 \(Metadata\)/)
+  })
+})
+
+describe('kubetrail policy simulate on every core', () => {
+  it('gives exactly the single-threaded result, with file-wide line numbers for malformed lines', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const cli = resolve(REPO_ROOT, 'dist/cli/main.js')
+    // the built CLI is what runs worker threads; `npm test` builds it before the tests
+    expect(existsSync(cli), 'dist/cli/main.js: run `npm run build`').toBe(true)
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-par-'))
+    const lines = readFileSync(FULL_LOG, 'utf8').split('\n').filter(Boolean)
+    lines.splice(300, 0, 'garbage line one')
+    lines.splice(1500, 0, '{"kind":"Event"}')
+    const log = join(dir, 'big.log')
+    writeFileSync(log, lines.join('\n') + '\n')
+    const policy = POLICIES[1]!
+    const runCli = (minBytes: string) => {
+      try {
+        return execFileSync(process.execPath, [cli, 'policy', 'simulate', policy, log, '-o', 'json'], { env: { ...process.env, KUBETRAIL_PARALLEL_MIN_BYTES: minBytes }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      } catch (error) {
+        const e = error as { status: number; stdout: string; stderr: string }
+        return JSON.stringify({ status: e.status, stdout: JSON.parse(e.stdout) as unknown, stderr: e.stderr })
+      }
+    }
+    const parallel = JSON.parse(runCli('1')) as { status: number; stdout: unknown; stderr: string }
+    const single = JSON.parse(runCli(String(1 << 40))) as { status: number; stdout: unknown; stderr: string }
+    expect(parallel.status).toBe(1)
+    expect(parallel.stdout).toEqual(single.stdout)
+    expect(parallel.stderr).toBe(single.stderr)
+    expect(parallel.stderr).toContain(`${log}:301: not an audit event`)
+    expect(parallel.stderr).toContain(`${log}:1501: missing field level`)
   })
 })

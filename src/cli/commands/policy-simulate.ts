@@ -6,14 +6,18 @@
 import { defineCommand, KUBERNETES_VERSION_OPTION, type CommandContext } from '../command.js'
 import { formatBytes, formatCount, formatPercent, table } from '../format.js'
 import { UsageError } from '../../core/errors.js'
+import type { Level } from '../../model/index.js'
 import {
   attributesFromEvent,
   compilePolicy,
   createSimulation,
   describeRule,
   goJson,
+  canSimulateInParallel,
   loadPolicyFile,
+  mergeSimulationStates,
   parseKubernetesVersion,
+  simulateInParallel,
   replayEvent,
   replayVerdict,
   type LoadedPolicy,
@@ -130,8 +134,13 @@ export default defineCommand<SimulateOptions>({
     if (opts.output === 'ndjson') {
       return { output: ndjsonOutput(source, loaded), warnings: source.warnings, exitCode: 0 }
     }
-    const sim = createSimulation(compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion }), loaded.rules.map((r) => (r.level ?? 'None') as never))
-    for await (const batch of source.batches('head')) for (const rec of batch) sim.add(rec)
+    const ruleLevels = loaded.rules.map((r) => (r.level ?? 'None') as Level)
+    const sim = createSimulation(compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion }), ruleLevels)
+    for (const log of logs) {
+      if (await canSimulateInParallel(log)) mergeSimulationStates(sim.state, await simulateInParallel(log, loaded, ruleLevels, source.report))
+      else for await (const batch of source.batches('head', [log])) for (const rec of batch) sim.add(rec)
+    }
+    source.finish()
     const summary = sim.summary(top)
     const output = opts.output === 'json' ? JSON.stringify(summary, null, 2) + '\n' : renderSimulationSummary(policyFile, loaded, summary, logs)
     return { output, warnings: [...warnings, ...source.warnings], exitCode: source.malformedCount() > 0 ? 1 : 0 }
