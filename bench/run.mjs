@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { benchRead } from './read.mjs'
 import { benchPolicyEval } from './policy-eval.mjs'
 import { benchSimulate } from './simulate.mjs'
+import { benchMemory } from './memory.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const shared = process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared')
@@ -34,4 +35,5 @@ const results = {}
 results.read = await benchRead(file)
 results.policyEval = await benchPolicyEval(resolve(root, 'examples/policies/comprehensive.yaml'))
 results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/comprehensive.yaml'))
+results.memory = await benchMemory(file)
 console.log('\n' + JSON.stringify(results, null, 2))

@@ -128,7 +128,7 @@ describe('kubetrail policy simulate on every core', () => {
       }
     }
     const parallel = JSON.parse(runCli('1')) as { status: number; stdout: unknown; stderr: string }
-    const single = JSON.parse(runCli(String(1 << 40))) as { status: number; stdout: unknown; stderr: string }
+    const single = JSON.parse(runCli(String(2 ** 40))) as { status: number; stdout: unknown; stderr: string }
     expect(parallel.status).toBe(1)
     expect(parallel.stdout).toEqual(single.stdout)
     expect(parallel.stderr).toBe(single.stderr)

@@ -5,7 +5,7 @@
  */
 import { defineCommand, KUBERNETES_VERSION_OPTION, type CommandContext } from '../command.js'
 import { formatBytes, formatCount, formatPercent, table } from '../format.js'
-import { UsageError } from '../../core/errors.js'
+import { UsageError, errorMessage } from '../../core/errors.js'
 import type { Level } from '../../model/index.js'
 import {
   attributesFromEvent,
@@ -137,8 +137,16 @@ export default defineCommand<SimulateOptions>({
     const ruleLevels = loaded.rules.map((r) => (r.level ?? 'None') as Level)
     const sim = createSimulation(compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion }), ruleLevels)
     for (const log of logs) {
-      if (await canSimulateInParallel(log)) mergeSimulationStates(sim.state, await simulateInParallel(log, loaded, ruleLevels, source.report))
-      else for await (const batch of source.batches('head', [log])) for (const rec of batch) sim.add(rec)
+      if (await canSimulateInParallel(log)) {
+        try {
+          mergeSimulationStates(sim.state, await simulateInParallel(log, loaded, ruleLevels, source.report))
+          continue
+        } catch (error) {
+          // nothing of this log was counted yet: read it in this thread instead
+          source.warnings.push(`note: parallel replay of ${log} failed (${errorMessage(error)}); reading it in one thread`)
+        }
+      }
+      for await (const batch of source.batches('head', [log])) for (const rec of batch) sim.add(rec)
     }
     source.finish()
     const summary = sim.summary(top)
