@@ -15,18 +15,8 @@ import { formatAggregate, validatePolicy } from './validate.js'
 import { parseKubernetesVersion } from './version.js'
 import type { Decision, KubeVersion, RequestAttributes } from './types.js'
 
-interface CaseRequest {
-  user: string | null
-  groups: string[] | null
-  verb: string
-  apiGroup: string
-  resource: string
-  subresource: string
-  namespace: string
-  name: string
-  path: string
-  isResourceRequest: boolean
-}
+/** A request as the case file writes it: `groups` may be null. */
+type CaseRequest = Omit<RequestAttributes, 'groups'> & { groups: string[] | null }
 
 type ConformanceCase =
   | { kind: 'evaluate'; id: string; policyRules: Policy['rules']; policyOmitStages: string[] | null; policyOmitManagedFields: boolean; request: CaseRequest; expected: { level: string; omitStages: string[]; omitManagedFields: boolean }; minKubernetesVersion?: string; newerThan120?: boolean }
