@@ -1,0 +1,45 @@
+/**
+ * @module `EventQuery` → a SQL WHERE clause over the flattened columns, with bound parameters
+ * (never string-built values).
+ */
+import type { EventQuery } from '../types.js'
+
+export type SqlParam = string | number
+
+function micro(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '')
+}
+
+export function buildWhere(q: EventQuery): { where: string; params: SqlParam[] } {
+  const parts: string[] = []
+  const params: SqlParam[] = []
+  const placeholder = (v: SqlParam) => {
+    params.push(v)
+    return `$${params.length}`
+  }
+  const anyOf = (column: string, values: readonly SqlParam[] | undefined) => {
+    if (values && values.length > 0) parts.push(`${column} IN (${values.map(placeholder).join(', ')})`)
+  }
+  anyOf('"cluster"', q.clusters)
+  anyOf('username', q.users)
+  anyOf('verb', q.verbs)
+  anyOf('stage', q.stages)
+  anyOf('level', q.levels)
+  if (q.groups && q.groups.length > 0) parts.push(`list_has_any(user_groups, [${q.groups.map(placeholder).join(', ')}]::VARCHAR[])`)
+  if (q.resources && q.resources.length > 0) {
+    const alternatives = q.resources.map((r) => {
+      const c = [`resource = ${placeholder(r.resource)}`]
+      if (r.apiGroup !== undefined) c.push(`api_group = ${placeholder(r.apiGroup)}`)
+      if (r.subresource !== undefined) c.push(`subresource = ${placeholder(r.subresource)}`)
+      return `(${c.join(' AND ')})`
+    })
+    parts.push(`(${alternatives.join(' OR ')})`)
+  }
+  if (q.namespace !== undefined) parts.push(`"namespace" = ${placeholder(q.namespace)}`)
+  if (q.name !== undefined) parts.push(`"name" = ${placeholder(q.name)}`)
+  if (q.codes && q.codes.length > 0) parts.push(`(${q.codes.map((c) => `code BETWEEN ${placeholder(c.min)} AND ${placeholder(c.max)}`).join(' OR ')})`)
+  if (q.since) parts.push(`request_received_at >= CAST(${placeholder(micro(q.since))} AS TIMESTAMP)`)
+  if (q.until) parts.push(`request_received_at < CAST(${placeholder(micro(q.until))} AS TIMESTAMP)`)
+  if (q.uriContains !== undefined) parts.push(`contains(request_uri, ${placeholder(q.uriContains)})`)
+  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params }
+}

@@ -1,0 +1,331 @@
+/**
+ * @module The embedded store: immutable Parquet segments written and read through an in-process
+ * DuckDB, indexed by the chain (`chain.jsonl`).
+ *
+ * Why segments rather than one DuckDB database file: DuckDB allows one process per database
+ * file, and the store must answer queries while another process imports or collects. Segments
+ * are written to a temporary name, renamed into place, then committed by appending a chain
+ * link; a reader lists the committed segments from the chain and opens them read-only with its
+ * own in-memory DuckDB, so readers never take a lock. Parquet with zstd also stores the
+ * large JSON bodies compressed, which a DuckDB table does not.
+ */
+import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
+import { describeProblem } from '../../ingest/index.js'
+import type { MalformedLine } from '../../ingest/index.js'
+import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
+import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
+import type { AppendResult, AuditStore, ChainLink, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, VerifyReport } from '../types.js'
+import { buildWhere, type SqlParam } from './query-sql.js'
+
+const TS = (expr: string) =>
+  `coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ'))`
+
+/** Flattened columns, in stored (and hashed) order. */
+const COLUMNS: Array<[name: string, type: string, expr: string]> = [
+  ['cluster', 'VARCHAR', '$cluster'],
+  ['audit_id', 'VARCHAR', "j[1]"],
+  ['stage', 'VARCHAR', 'j[2]'],
+  ['level', 'VARCHAR', 'j[3]'],
+  ['verb', 'VARCHAR', 'j[4]'],
+  ['request_uri', 'VARCHAR', 'j[5]'],
+  ['username', 'VARCHAR', 'j[6]'],
+  ['user_uid', 'VARCHAR', 'j[7]'],
+  ['user_groups', 'VARCHAR[]', "coalesce(json_extract(raw, '$.user.groups')::VARCHAR[], [])"],
+  ['impersonated_user', 'VARCHAR', 'j[8]'],
+  ['impersonated_groups', 'VARCHAR[]', "coalesce(json_extract(raw, '$.impersonatedUser.groups')::VARCHAR[], [])"],
+  ['source_ips', 'VARCHAR[]', "coalesce(json_extract(raw, '$.sourceIPs')::VARCHAR[], [])"],
+  ['user_agent', 'VARCHAR', 'j[9]'],
+  ['api_group', 'VARCHAR', "coalesce(j[10], '')"],
+  ['api_version', 'VARCHAR', 'j[11]'],
+  ['resource', 'VARCHAR', "coalesce(j[12], '')"],
+  ['subresource', 'VARCHAR', "coalesce(j[13], '')"],
+  ['namespace', 'VARCHAR', "coalesce(j[14], '')"],
+  ['name', 'VARCHAR', "coalesce(j[15], '')"],
+  ['object_uid', 'VARCHAR', 'j[16]'],
+  ['code', 'INTEGER', 'try_cast(j[17] AS INTEGER)'],
+  ['status_reason', 'VARCHAR', 'j[18]'],
+  ['status_message', 'VARCHAR', 'j[19]'],
+  ['request_received_at', 'TIMESTAMP', TS('j[20]')],
+  ['stage_at', 'TIMESTAMP', TS('j[21]')],
+  ['annotations', 'VARCHAR', "json_extract(raw, '$.annotations')::VARCHAR"],
+  ['event', 'VARCHAR', 'raw'],
+]
+
+const JSON_PATHS = [
+  '$.auditID', '$.stage', '$.level', '$.verb', '$.requestURI', '$.user.username', '$.user.uid', '$.impersonatedUser.username', '$.userAgent',
+  '$.objectRef.apiGroup', '$.objectRef.apiVersion', '$.objectRef.resource', '$.objectRef.subresource', '$.objectRef.namespace', '$.objectRef.name',
+  '$.objectRef.uid', '$.responseStatus.code', '$.responseStatus.reason', '$.responseStatus.message', '$.requestReceivedTimestamp', '$.stageTimestamp',
+]
+
+const LEVELS_SQL = "('None','Metadata','Request','RequestResponse')"
+const STAGES_SQL = "('RequestReceived','ResponseStarted','ResponseComplete','Panic')"
+
+/** Why a row cannot be stored, decided in SQL; precise messages come from the schema check. */
+const PROBLEM_SQL = `CASE
+  WHEN NOT json_valid(raw) THEN 'invalid JSON'
+  WHEN json_type(raw) <> 'OBJECT' THEN 'not a JSON object'
+  WHEN json_type(raw, '$.auditID') IS DISTINCT FROM 'VARCHAR' OR j[1] = '' THEN 'missing field auditID'
+  WHEN j[2] IS NULL OR j[2] NOT IN ${STAGES_SQL} THEN 'stage: not a stage'
+  WHEN j[3] IS NULL OR j[3] NOT IN ${LEVELS_SQL} THEN 'level: not a level'
+  WHEN json_type(raw, '$.verb') IS DISTINCT FROM 'VARCHAR' THEN 'missing field verb'
+  WHEN json_type(raw, '$.requestURI') IS DISTINCT FROM 'VARCHAR' THEN 'missing field requestURI'
+  WHEN json_type(raw, '$.user') IS DISTINCT FROM 'OBJECT' THEN 'missing field user'
+  WHEN ${TS('j[20]')} IS NULL THEN 'requestReceivedTimestamp: not an RFC 3339 time'
+  WHEN ${TS('j[21]')} IS NULL THEN 'stageTimestamp: not an RFC 3339 time'
+  ELSE NULL END`
+
+/** One row's digest input: every column, unambiguous separators, NULL distinct from ''. */
+const ROW_TEXT = `concat_ws(chr(31), ${COLUMNS.map(([n, t]) => (t.endsWith('[]') ? `coalesce(array_to_string(list_transform("${n}", x -> replace(x, chr(30), chr(30)||chr(30))), chr(30)), chr(0))` : `coalesce(CAST("${n}" AS VARCHAR), chr(0))`)).join(', ')})`
+
+const SEGMENT_DIGITS = 10
+
+function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`
+}
+
+function fileList(paths: string[]): string {
+  return `[${paths.map(sqlString).join(', ')}]`
+}
+
+export interface OpenOptions {
+  /** Open for writing: creates the directory and takes the writer lock. */
+  write?: boolean
+  /** Rows per Parquet row group. */
+  rowGroupSize?: number
+}
+
+export class DuckDbSegmentStore implements AuditStore {
+  private constructor(
+    private readonly dir: string,
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    private readonly release: (() => void) | undefined,
+    private readonly rowGroupSize: number,
+  ) {}
+
+  static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbSegmentStore> {
+    let release: (() => void) | undefined
+    if (options.write) {
+      ensureDataDir(dir)
+      release = acquireWriterLock(dir)
+    } else {
+      requireDataDir(dir)
+    }
+    const instance = await DuckDBInstance.create(':memory:', { threads: '2' })
+    const conn = await instance.connect()
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 122_880)
+    if (options.write) store.removeUncommittedSegments()
+    return store
+  }
+
+  private get chainPath(): string {
+    return join(this.dir, 'chain.jsonl')
+  }
+
+  private links(): ChainLink[] {
+    return readChain(this.chainPath)
+  }
+
+  /** Committed, not pruned batches. */
+  private liveBatches(links = this.links()): ChainLink[] {
+    const pruned = new Set(links.filter((l) => l.kind === 'prune').map((l) => l.prunedSeq))
+    return links.filter((l) => l.kind === 'batch' && !pruned.has(l.seq))
+  }
+
+  private segmentPath(name: string): string {
+    return join(this.dir, 'segments', name)
+  }
+
+  /** Segment files no link names were left by an interrupted write: they never happened. */
+  private removeUncommittedSegments(): void {
+    const named = new Set(this.links().map((l) => l.segment))
+    for (const f of readdirSync(join(this.dir, 'segments'))) if (!named.has(f)) rmSync(this.segmentPath(f), { force: true })
+  }
+
+  private async all<T>(sql: string, params: SqlParam[] = []): Promise<T[]> {
+    const prepared = await this.conn.prepare(sql)
+    params.forEach((p, i) => {
+      if (typeof p === 'number') prepared.bindDouble(i + 1, p)
+      else prepared.bindVarchar(i + 1, p)
+    })
+    const reader = await prepared.runAndReadAll()
+    return reader.getRowObjectsJson() as T[]
+  }
+
+  async append(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
+    const malformed: MalformedLine[] = []
+    if (events.length === 0) return { stored: 0, duplicates: 0, malformed, link: undefined }
+    await this.conn.run('CREATE OR REPLACE TEMP TABLE incoming(idx BIGINT, raw VARCHAR)')
+    const appender = await this.conn.createAppender('incoming')
+    events.forEach((e, i) => {
+      appender.appendBigInt(BigInt(i))
+      appender.appendVarchar(e.json)
+      appender.endRow()
+    })
+    appender.flushSync()
+    appender.closeSync()
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE parsed AS
+      SELECT idx, raw, j, (${PROBLEM_SQL}) AS problem FROM (
+        SELECT idx, raw, CASE WHEN json_valid(raw) THEN json_extract_string(raw, [${JSON_PATHS.map(sqlString).join(', ')}]) END AS j FROM incoming)`)
+    for (const bad of await this.all<{ idx: string; problem: string }>('SELECT idx, problem FROM parsed WHERE problem IS NOT NULL ORDER BY idx')) {
+      const e = events[Number(bad.idx)]!
+      malformed.push({ file: e.file, line: e.line, reason: preciseReason(e.json, bad.problem) })
+    }
+    const select = COLUMNS.map(([n, t, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${t}) AS "${n}"`).join(', ')
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE fresh AS SELECT idx, ${select} FROM parsed WHERE problem IS NULL`)
+    const [range] = await this.all<{ lo: string | null; hi: string | null; n: string }>(
+      "SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi, count(*) n FROM fresh",
+    )
+    const valid = Number(range!.n)
+    // Identity: (cluster, auditID, stage, request time). auditIDs are client-settable, so two
+    // different requests may share one; the same request re-read from an overlapping file may not.
+    const overlapping = this.liveBatches()
+      .filter((l) => l.firstAt && l.lastAt && range!.lo && range!.hi && l.firstAt <= range!.hi && l.lastAt >= range!.lo)
+      .map((l) => this.segmentPath(l.segment!))
+    const existing = overlapping.length > 0
+      ? `SELECT "cluster", audit_id, stage, request_received_at FROM read_parquet(${fileList(overlapping)}) WHERE "cluster" = ${sqlString(cluster)}`
+      : 'SELECT NULL::VARCHAR "cluster", NULL::VARCHAR audit_id, NULL::VARCHAR stage, NULL::TIMESTAMP request_received_at WHERE false'
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE novel AS
+      SELECT f.* FROM fresh f ANTI JOIN (${existing}) e USING ("cluster", audit_id, stage, request_received_at)
+      QUALIFY row_number() OVER (PARTITION BY "cluster", audit_id, stage, request_received_at ORDER BY idx) = 1`)
+    const [{ n }] = (await this.all<{ n: string }>('SELECT count(*) n FROM novel')) as [{ n: string }]
+    const stored = Number(n)
+    if (stored === 0) return { stored: 0, duplicates: valid, malformed, link: undefined }
+    const link = await this.commit(stored)
+    return { stored, duplicates: valid - stored, malformed, link }
+  }
+
+  private async commit(events: number): Promise<ChainLink> {
+    const prev = this.links().at(-1)
+    const seq = (prev?.seq ?? 0) + 1
+    const name = `${String(seq).padStart(SEGMENT_DIGITS, '0')}.parquet`
+    const tmp = this.segmentPath(`.tmp-${name}`)
+    // Sorted by time: row groups then carry useful min/max statistics for time-bounded queries.
+    await this.conn.run(
+      `COPY (SELECT ${COLUMNS.map(([n]) => `"${n}"`).join(', ')}, row_number() OVER (ORDER BY request_received_at, idx) AS row_in_batch FROM novel ORDER BY request_received_at, idx)
+       TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9, ROW_GROUP_SIZE ${this.rowGroupSize})`,
+    )
+    chmodSync(tmp, 0o600)
+    const final = this.segmentPath(name)
+    renameSync(tmp, final)
+    const summary = await this.segmentSummary(final)
+    const link = nextLink(prev, { kind: 'batch', segment: name, events, firstAt: summary.firstAt, lastAt: summary.lastAt, contentHash: summary.contentHash })
+    appendLink(this.chainPath, link)
+    return link
+  }
+
+  /** Content hash and time range of a segment, computed from the file as stored. */
+  private async segmentSummary(path: string): Promise<{ contentHash: string; events: number; firstAt: string; lastAt: string }> {
+    const [row] = await this.all<{ h: string; n: string; lo: string; hi: string }>(
+      `SELECT sha256(string_agg(sha256(${ROW_TEXT}), '' ORDER BY row_in_batch)) h, count(*) n,
+        strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(stage_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi
+       FROM read_parquet(${sqlString(path)})`,
+    )
+    return { contentHash: row!.h, events: Number(row!.n), firstAt: row!.lo, lastAt: row!.hi }
+  }
+
+  private source(): string | undefined {
+    const files = this.liveBatches().map((l) => this.segmentPath(l.segment!))
+    return files.length === 0 ? undefined : `read_parquet(${fileList(files)})`
+  }
+
+  async *query(q: EventQuery): AsyncIterable<StoredEvent> {
+    const from = this.source()
+    if (!from) return
+    const { where, params } = buildWhere(q)
+    const order = q.order === 'oldest' ? 'ASC' : 'DESC'
+    const limit = q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : ''
+    const rows = await this.all<{ cluster: string; event: string }>(
+      `SELECT "cluster", event FROM ${from} ${where} ORDER BY request_received_at ${order}, stage_at ${order} ${limit}`,
+      params,
+    )
+    for (const r of rows) yield { cluster: r.cluster, raw: r.event, event: JSON.parse(r.event) as AuditEvent }
+  }
+
+  async count(q: EventQuery): Promise<number> {
+    const from = this.source()
+    if (!from) return 0
+    const { where, params } = buildWhere(q)
+    const [row] = await this.all<{ n: string }>(`SELECT count(*) n FROM ${from} ${where}`, params)
+    return Number(row!.n)
+  }
+
+  async verify(): Promise<VerifyReport> {
+    const links = this.links()
+    const problems: VerifyReport['problems'] = []
+    let prev: ChainLink | undefined
+    let events = 0
+    const pruned = new Set(links.filter((l) => l.kind === 'prune').map((l) => l.prunedSeq))
+    for (const l of links) {
+      const expectedSeq = (prev?.seq ?? 0) + 1
+      if (l.seq !== expectedSeq) problems.push({ seq: l.seq, problem: `out of sequence: expected batch ${expectedSeq} here (a batch was removed, inserted or reordered)` })
+      if (l.prevHash !== (prev?.hash ?? GENESIS)) problems.push({ seq: l.seq, problem: 'does not link to the batch before it (the chain was altered here)' })
+      const recomputed = nextLinkHash(l)
+      if (recomputed !== l.hash) problems.push({ seq: l.seq, problem: 'its own hash does not match its content (the chain entry was edited)' })
+      if (l.kind === 'batch' && !pruned.has(l.seq)) {
+        const path = this.segmentPath(l.segment!)
+        if (!existsSync(path)) problems.push({ seq: l.seq, problem: `its segment ${l.segment} is missing (removed outside \`kubetrail prune\`)` })
+        else {
+          try {
+            const s = await this.segmentSummary(path)
+            if (s.events !== l.events) problems.push({ seq: l.seq, problem: `holds ${s.events} events, committed with ${l.events} (events were removed or inserted)` })
+            else if (s.contentHash !== l.contentHash) problems.push({ seq: l.seq, problem: 'its events differ from what was committed (a stored field was altered or events were reordered)' })
+            events += s.events
+          } catch (error) {
+            problems.push({ seq: l.seq, problem: `its segment ${l.segment} cannot be read (${(error as Error).message.split('\n')[0]})` })
+          }
+        }
+      }
+      prev = l
+    }
+    return { ok: problems.length === 0, links: links.length, events, problems, head: prev?.hash }
+  }
+
+  async prune(olderThan: Date): Promise<PruneReport> {
+    const cutoff = olderThan.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+    let prunedBatches = 0
+    let prunedEvents = 0
+    for (const l of this.liveBatches()) {
+      if (!l.lastAt || l.lastAt >= cutoff) continue
+      // the prune is committed first: a crash after it leaves a file that is no longer read
+      appendLink(this.chainPath, nextLink(this.links().at(-1), { kind: 'prune', prunedSeq: l.seq, segment: l.segment, events: l.events, contentHash: l.contentHash }))
+      rmSync(this.segmentPath(l.segment!), { force: true })
+      prunedBatches++
+      prunedEvents += l.events
+    }
+    return { prunedBatches, prunedEvents }
+  }
+
+  async stats(): Promise<StoreStats> {
+    const live = this.liveBatches()
+    const bytes = live.reduce((n, l) => n + (existsSync(this.segmentPath(l.segment!)) ? statSync(this.segmentPath(l.segment!)).size : 0), 0)
+    const from = this.source()
+    const clusters = from ? (await this.all<{ cluster: string }>(`SELECT DISTINCT "cluster" FROM ${from} ORDER BY 1`)).map((r) => r.cluster) : []
+    return { events: live.reduce((n, l) => n + l.events, 0), batches: live.length, bytes, clusters }
+  }
+
+  async close(): Promise<void> {
+    this.conn.closeSync()
+    this.instance.closeSync()
+    this.release?.()
+  }
+}
+
+function nextLinkHash(l: ChainLink): string {
+  return linkHash(l)
+}
+
+/** The schema's precise reason for a row SQL rejected (the SQL reason when JSON does not parse). */
+function preciseReason(json: string, sqlReason: string): string {
+  let value: unknown
+  try {
+    value = JSON.parse(json)
+  } catch (error) {
+    return `invalid JSON: ${(error as Error).message.slice(0, 100)}`
+  }
+  const problem = checkAuditEvent(value)
+  return problem ? describeProblem(value, problem) : sqlReason
+}

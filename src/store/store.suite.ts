@@ -1,0 +1,154 @@
+/**
+ * The store conformance suite: one table of behaviours every `AuditStore` implementation must
+ * show (hono's shared router suite, applied to stores). An implementation's test file calls
+ * `runStoreSuite` with a factory that opens a fresh store in a directory.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import type { AuditStore, RawEvent } from './types.js'
+
+export interface StoreFactory {
+  open(dir: string, write: boolean): Promise<AuditStore>
+  /** Alters the stored data of batch `seq` behind the store's back (for tamper tests). */
+  tamper?: (dir: string, seq: number, how: 'alter' | 'delete-event' | 'reorder' | 'insert' | 'remove-batch') => Promise<void>
+}
+
+const FULL = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+
+export function rawEvents(file = FULL): RawEvent[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((json, i) => ({ json, file, line: i + 1 }))
+    .filter((e) => e.json !== '')
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+export function runStoreSuite(name: string, factory: StoreFactory): void {
+  const fresh = async (write = true) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-store-'))
+    return { dir, store: await factory.open(dir, write) }
+  }
+
+  describe(`store suite: ${name}`, () => {
+    it('stores every event once, however often it is appended', async () => {
+      const { store } = await fresh()
+      const events = rawEvents()
+      const first = await store.append(events.slice(0, 1000), 'default')
+      expect(first.stored).toBe(1000)
+      // overlapping re-import, as with rotated files read twice
+      const second = await store.append(events.slice(500), 'default')
+      expect(second.stored).toBe(events.length - 1000)
+      expect(second.duplicates).toBe(500)
+      const third = await store.append(events, 'default')
+      expect(third).toMatchObject({ stored: 0, duplicates: events.length, link: undefined })
+      expect(await store.count({})).toBe(events.length)
+      // the same events for another cluster are other events
+      expect((await store.append(events.slice(0, 10), 'staging')).stored).toBe(10)
+      expect(await store.count({ clusters: ['staging'] })).toBe(10)
+      await store.close()
+    })
+
+    it('keeps every event losslessly', async () => {
+      const { store } = await fresh()
+      const events = rawEvents()
+      await store.append(events, 'default')
+      const stored = await collect(store.query({ order: 'oldest' }))
+      expect(new Set(stored.map((s) => s.raw))).toEqual(new Set(events.map((e) => e.json)))
+      await store.close()
+    })
+
+    it('reports malformed events with file and line and stores their neighbours', async () => {
+      const { store } = await fresh()
+      const events = rawEvents().slice(0, 5)
+      events.splice(2, 0, { json: '{"oops": ', file: 'x.log', line: 99 }, { json: '{"kind":"Event","level":"Metadata"}', file: 'x.log', line: 100 })
+      const r = await store.append(events, 'default')
+      expect(r.stored).toBe(5)
+      expect(r.malformed.map((m) => `${m.file}:${m.line}`)).toEqual(['x.log:99', 'x.log:100'])
+      expect(r.malformed[0]!.reason).toMatch(/invalid JSON/)
+      expect(r.malformed[1]!.reason).toBe('missing field auditID')
+      await store.close()
+    })
+
+    it('answers "who deleted deployment novelapp" from the real apiserver log', async () => {
+      const { store } = await fresh()
+      await store.append(rawEvents(), 'default')
+      const hits = await collect(store.query({ verbs: ['delete'], resources: [{ apiGroup: 'apps', resource: 'deployments' }], namespace: 'production', name: 'novelapp', stages: ['ResponseComplete'] }))
+      expect(hits.map((h) => [h.event.user.username, h.event.responseStatus?.code])).toEqual([
+        ['bob@example.com', 200],
+        ['bob@example.com', 403],
+      ])
+      await store.close()
+    })
+
+    it('filters by user, group, verb, code range, time and namespace, newest first', async () => {
+      const { store } = await fresh()
+      const events = rawEvents()
+      await store.append(events, 'default')
+      const parsed = events.map((e) => JSON.parse(e.json) as { user: { username?: string; groups?: string[] }; verb: string; responseStatus?: { code?: number }; requestReceivedTimestamp: string; objectRef?: { namespace?: string } })
+      const expectCount = async (q: Parameters<AuditStore['count']>[0], pred: (p: (typeof parsed)[number]) => boolean) => expect(await store.count(q)).toBe(parsed.filter(pred).length)
+      await expectCount({ users: ['alice@example.com'] }, (p) => p.user.username === 'alice@example.com')
+      await expectCount({ groups: ['developers'] }, (p) => (p.user.groups ?? []).includes('developers'))
+      await expectCount({ verbs: ['create', 'patch'] }, (p) => p.verb === 'create' || p.verb === 'patch')
+      await expectCount({ codes: [{ min: 400, max: 499 }] }, (p) => (p.responseStatus?.code ?? 0) >= 400 && (p.responseStatus?.code ?? 0) <= 499)
+      await expectCount({ namespace: 'production' }, (p) => p.objectRef?.namespace === 'production')
+      const mid = parsed[900]!.requestReceivedTimestamp
+      await expectCount({ since: new Date(mid) }, (p) => p.requestReceivedTimestamp >= mid)
+      const newest = await collect(store.query({ limit: 3 }))
+      expect(newest).toHaveLength(3)
+      const times = newest.map((n) => n.event.requestReceivedTimestamp)
+      expect([...times].sort().reverse()).toEqual(times)
+      await store.close()
+    })
+
+    it('verifies its chain, and names the batch that was tampered with', async () => {
+      if (!factory.tamper) return
+      for (const how of ['alter', 'delete-event', 'reorder', 'insert', 'remove-batch'] as const) {
+        const { dir, store } = await fresh()
+        const events = rawEvents()
+        for (let i = 0; i < 4; i++) await store.append(events.slice(i * 400, (i + 1) * 400), 'default')
+        expect((await store.verify()).ok).toBe(true)
+        await store.close()
+        await factory.tamper(dir, 3, how)
+        const reopened = await factory.open(dir, false)
+        const report = await reopened.verify()
+        expect(report.ok, how).toBe(false)
+        expect(report.problems.map((p) => p.seq), how).toContain(3)
+        expect(report.problems.every((p) => p.seq >= 3), how).toBe(true)
+        await reopened.close()
+      }
+    })
+
+    it('prunes whole old batches and keeps the chain verifiable', async () => {
+      const { store } = await fresh()
+      const events = rawEvents()
+      await store.append(events.slice(0, 900), 'default')
+      await store.append(events.slice(900), 'default')
+      const firstBatchLast = (await collect(store.query({ order: 'oldest' })))[0]!.event
+      const cutoff = new Date(Date.parse(firstBatchLast.requestReceivedTimestamp) + 1)
+      const before = await store.count({})
+      const report = await store.prune(cutoff)
+      const after = await store.count({})
+      expect(before - after).toBe(report.prunedEvents)
+      expect((await store.verify()).ok).toBe(true)
+      await store.close()
+    })
+
+    it('lets a reader query while a writer holds the store, and refuses a second writer clearly', async () => {
+      const { dir, store } = await fresh()
+      await store.append(rawEvents().slice(0, 100), 'default')
+      const reader = await factory.open(dir, false)
+      expect(await reader.count({})).toBe(100)
+      await expect(factory.open(dir, true)).rejects.toMatchObject({ code: 'KT_STORE_BUSY' })
+      await reader.close()
+      await store.close()
+    })
+  })
+}

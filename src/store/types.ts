@@ -1,0 +1,118 @@
+/**
+ * @module What every audit store provides, whatever it is built on. Nothing here knows about
+ * DuckDB or ClickHouse: an implementation lives in its own folder and is checked by the shared
+ * store suite (`store.suite.ts`).
+ */
+import type { AuditEvent, Level, Stage } from '../model/index.js'
+import type { MalformedLine } from '../ingest/index.js'
+
+/** One event as read from a log: its JSON text exactly as recorded, and where it came from. */
+export interface RawEvent {
+  json: string
+  file: string
+  line: number
+}
+
+export interface AppendResult {
+  /** Events newly stored. */
+  stored: number
+  /** Events already in the store (same cluster, auditID, stage and request time). */
+  duplicates: number
+  malformed: MalformedLine[]
+  /** The chain link that commits this batch; undefined when nothing new was stored. */
+  link: ChainLink | undefined
+}
+
+/** One committed batch in the tamper-evident chain. */
+export interface ChainLink {
+  seq: number
+  kind: 'batch' | 'prune'
+  /** batch: the segment holding its events; prune: the batch it removed. */
+  segment?: string
+  prunedSeq?: number
+  events: number
+  /** Earliest request and latest stage time in the batch (RFC 3339, µs). */
+  firstAt?: string
+  lastAt?: string
+  /** SHA-256 over the batch's rows as stored (every column, in order). */
+  contentHash: string
+  prevHash: string
+  /** SHA-256 over seq, kind, contentHash, prevHash: what the next link points to. */
+  hash: string
+  committedAt: string
+}
+
+export interface CodeRange {
+  min: number
+  max: number
+}
+
+export interface ResourceFilter {
+  apiGroup?: string
+  resource: string
+  subresource?: string
+}
+
+/** Filters are ANDed; a list means "any of". */
+export interface EventQuery {
+  clusters?: string[]
+  users?: string[]
+  groups?: string[]
+  verbs?: string[]
+  resources?: ResourceFilter[]
+  namespace?: string
+  name?: string
+  codes?: CodeRange[]
+  stages?: Stage[]
+  levels?: Level[]
+  /** Inclusive lower / exclusive upper bound on requestReceivedTimestamp. */
+  since?: Date
+  until?: Date
+  /** Free-text match on the request URI (substring). */
+  uriContains?: string
+  order?: 'newest' | 'oldest'
+  limit?: number
+}
+
+export interface StoredEvent {
+  cluster: string
+  event: AuditEvent
+  /** The event's JSON exactly as it was recorded. */
+  raw: string
+}
+
+export interface VerifyProblem {
+  seq: number
+  problem: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  links: number
+  events: number
+  problems: VerifyProblem[]
+  head: string | undefined
+}
+
+export interface PruneReport {
+  prunedBatches: number
+  prunedEvents: number
+}
+
+export interface StoreStats {
+  events: number
+  batches: number
+  bytes: number
+  clusters: string[]
+}
+
+export interface AuditStore {
+  /** Validates, de-duplicates and commits one batch as one chain link. Writers only. */
+  append(events: readonly RawEvent[], cluster: string): Promise<AppendResult>
+  query(q: EventQuery): AsyncIterable<StoredEvent>
+  count(q: EventQuery): Promise<number>
+  verify(): Promise<VerifyReport>
+  prune(olderThan: Date): Promise<PruneReport>
+  stats(): Promise<StoreStats>
+  close(): Promise<void>
+}
