@@ -28,6 +28,8 @@ export interface CommandContext {
   cwd: string
   /** True when standard output is a terminal (progress bars, colours). */
   isTTY: boolean
+  /** Shows a transient progress line (on a terminal); absent in tests and pipes. */
+  progress?: (line: string) => void
 }
 
 /**
@@ -61,6 +63,12 @@ export function defineCommand<Opts>(def: CommandDefinition<Opts>): CommandDefini
 export const KUBERNETES_VERSION_OPTION: OptionSpec = {
   flags: '--kubernetes-version <version>',
   description: 'behave like this kube-apiserver release (e.g. 1.29); default: the newest',
+}
+
+/** Shared option: where the store lives. */
+export const DATA_DIR_OPTION: OptionSpec = {
+  flags: '--data-dir <dir>',
+  description: 'store directory (default: $KUBETRAIL_DATA_DIR, else ./kubetrail-data)',
 }
 
 export async function collectOutput(result: CommandResult): Promise<string> {

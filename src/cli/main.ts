@@ -15,7 +15,16 @@ async function main(): Promise<number> {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0)
   })
-  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: Boolean(process.stdout.isTTY) })
+  const tty = Boolean(process.stderr.isTTY)
+  let progressShown = false
+  const progress = tty
+    ? (line: string) => {
+        process.stderr.write(`\r${line.slice(0, (process.stderr.columns ?? 100) - 1).padEnd(Math.min(line.length + 8, (process.stderr.columns ?? 100) - 1))}`)
+        progressShown = true
+      }
+    : undefined
+  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: tty, progress })
+  if (progressShown) process.stderr.write('\r\x1b[2K')
   if (run.printed) process.stdout.write(run.printed)
   if (run.error !== undefined) {
     process.stderr.write(renderError(run.error, run.debug))

@@ -2,7 +2,7 @@
  * @module Reading audit logs: every format the apiserver writes, streamed in batches, with
  * malformed lines reported and skipped.
  */
-export { describeProblem, readAuditLog, readAuditLogs, readAuditLogAll, formatMalformed, type MalformedLine, type ReadOptions } from './reader.js'
-export { AuditRecord, type BodyField } from './record.js'
+export { describeProblem, readRawEvents, readAuditLog, readAuditLogs, readAuditLogAll, formatMalformed, type MalformedLine, type ReadOptions } from './reader.js'
+export { AuditRecord, type BodyField, type RawEvent } from './record.js'
 export { parseLegacyLine, toMicroTime } from './legacy.js'
 export { isSplittable, openByteSource, splitIntoLineRanges, splitLines, MAX_LINE_BYTES, type ByteRange } from './source.js'

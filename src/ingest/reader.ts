@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream'
 import { API_VERSION, checkAuditEvent, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem } from '../model/index.js'
-import { AuditRecord, parseFull, parseHead, type HeadParse } from './record.js'
+import { AuditRecord, parseFull, parseHead, type HeadParse, type RawEvent } from './record.js'
 import { looksLikeLegacyLine, parseLegacyLine } from './legacy.js'
 import { openByteSource, splitLines, type ByteRange } from './source.js'
 
@@ -221,4 +221,44 @@ export async function readAuditLogAll(path: string, options: Omit<ReadOptions, '
   const malformed: MalformedLine[] = []
   for await (const batch of readAuditLog(path, { ...options, onMalformed: (m) => malformed.push(m) })) records.push(...batch)
   return { records, malformed }
+}
+
+const EVENT_LIST_PREFIX = /^\{\s*"(kind|apiVersion)"\s*:\s*"(EventList|audit\.k8s\.io\/v1)"\s*,\s*"(kind|apiVersion)"\s*:\s*"(EventList|audit\.k8s\.io\/v1)"/
+
+/**
+ * Events as JSON text, for storing them exactly as recorded: a log line that is an event is
+ * passed on without being parsed (the store validates it); EventList bodies and legacy lines
+ * are decoded and re-encoded as Go would. Malformed lines of those formats are reported here.
+ */
+export async function* readRawEvents(path: string, options: Omit<ReadOptions, 'mode'> = {}): AsyncGenerator<RawEvent[]> {
+  const source = await openByteSource(path, options.stdin, options.range)
+  const report = (line: number, reason: string) => options.onMalformed?.({ file: source.name, line, reason })
+  const decoder = new LineDecoder(source.name, false, report)
+  let unterminatedLine = -1
+  let lines = 0
+  const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line))
+  const decoded: AuditRecord[] = []
+  for await (const batch of batches) {
+    const out: RawEvent[] = []
+    const text = batch.lines
+    for (let i = 0; i < text.length; i++) {
+      const lineNo = batch.firstLine + i
+      let line = text[i]!
+      if (line.endsWith('\r')) line = line.slice(0, -1)
+      const plainEvent = line.charCodeAt(0) === 0x7b && line.charCodeAt(line.length - 1) === 0x7d && !EVENT_LIST_PREFIX.test(line) && !decoder.documentLines
+      if (plainEvent && lineNo !== unterminatedLine) {
+        decoder.seenContent = true
+        out.push({ json: line, file: source.name, line: lineNo })
+        continue
+      }
+      decoder.decode(line, lineNo, batch.ascii, lineNo === unterminatedLine, decoded)
+      for (const r of decoded) out.push({ json: goJson(r.fullEvent()), file: source.name, line: r.line })
+      decoded.length = 0
+    }
+    lines = batch.firstLine + text.length - 1
+    if (out.length > 0) yield out
+  }
+  decoder.finish(decoded)
+  if (decoded.length > 0) yield decoded.map((r) => ({ json: goJson(r.fullEvent()), file: source.name, line: r.line }))
+  options.onEnd?.(lines)
 }

@@ -16,6 +16,13 @@ const TAIL_KEY = ',"requestReceivedTimestamp":'
 
 export type BodyField = 'requestObject' | 'responseObject'
 
+/** One event as text, exactly as recorded, with where it came from (`mode: 'raw'`). */
+export interface RawEvent {
+  json: string
+  file: string
+  line: number
+}
+
 export class AuditRecord {
   constructor(
     /** The event; in head mode without `requestObject`/`responseObject`. */

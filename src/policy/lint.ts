@@ -10,7 +10,7 @@
  * the rule; above the first rule it applies to policy-wide findings.
  */
 import type { GroupResources, Level, PolicyRule } from '../model/index.js'
-import { levelAtLeast } from '../model/index.js'
+import { builtinGroupsOf, levelAtLeast } from '../model/index.js'
 import { compilePolicy, compileRuleMatcher, type PolicyEvaluator } from './evaluate.js'
 import type { KubeVersion, LoadedPolicy, RequestAttributes } from './types.js'
 import { supports } from './version.js'
@@ -41,36 +41,7 @@ export const LINT_RULES: Record<string, { severity: LintSeverity; summary: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Built-in resources and their API groups (the ones people write policies about).
-
-const BUILTIN_GROUPS: Record<string, string> = {
-  pods: '', services: '', secrets: '', configmaps: '', serviceaccounts: '', namespaces: '', nodes: '', endpoints: '',
-  persistentvolumes: '', persistentvolumeclaims: '', replicationcontrollers: '', resourcequotas: '',
-  limitranges: '', podtemplates: '', componentstatuses: '', bindings: '',
-  deployments: 'apps', daemonsets: 'apps', statefulsets: 'apps', replicasets: 'apps', controllerrevisions: 'apps',
-  jobs: 'batch', cronjobs: 'batch',
-  roles: 'rbac.authorization.k8s.io', rolebindings: 'rbac.authorization.k8s.io', clusterroles: 'rbac.authorization.k8s.io', clusterrolebindings: 'rbac.authorization.k8s.io',
-  networkpolicies: 'networking.k8s.io', ingresses: 'networking.k8s.io', ingressclasses: 'networking.k8s.io',
-  tokenreviews: 'authentication.k8s.io', selfsubjectreviews: 'authentication.k8s.io',
-  subjectaccessreviews: 'authorization.k8s.io', selfsubjectaccessreviews: 'authorization.k8s.io', localsubjectaccessreviews: 'authorization.k8s.io', selfsubjectrulesreviews: 'authorization.k8s.io',
-  leases: 'coordination.k8s.io', endpointslices: 'discovery.k8s.io',
-  poddisruptionbudgets: 'policy', podsecuritypolicies: 'policy',
-  customresourcedefinitions: 'apiextensions.k8s.io',
-  horizontalpodautoscalers: 'autoscaling',
-  storageclasses: 'storage.k8s.io', volumeattachments: 'storage.k8s.io', csidrivers: 'storage.k8s.io', csinodes: 'storage.k8s.io',
-  certificatesigningrequests: 'certificates.k8s.io',
-  mutatingwebhookconfigurations: 'admissionregistration.k8s.io', validatingwebhookconfigurations: 'admissionregistration.k8s.io',
-  validatingadmissionpolicies: 'admissionregistration.k8s.io', validatingadmissionpolicybindings: 'admissionregistration.k8s.io',
-  priorityclasses: 'scheduling.k8s.io', runtimeclasses: 'node.k8s.io',
-  flowschemas: 'flowcontrol.apiserver.k8s.io', prioritylevelconfigurations: 'flowcontrol.apiserver.k8s.io',
-  apiservices: 'apiregistration.k8s.io',
-}
-/** Resources served under more than one group. */
-const MULTI_GROUP: Record<string, readonly string[]> = { events: ['', 'events.k8s.io'] }
-
-function homeGroups(resource: string): readonly string[] | undefined {
-  return MULTI_GROUP[resource] ?? (BUILTIN_GROUPS[resource] === undefined ? undefined : [BUILTIN_GROUPS[resource]!])
-}
+// ---------------------------------------------------------------------------------------------
 
 function groupLabel(g: string): string {
   return g === '' ? 'the core group ("")' : `"${g}"`
@@ -232,7 +203,7 @@ function checkResources(ctx: Context): void {
       const group = gr.group ?? ''
       for (const res of gr.resources ?? []) {
         const base = res.split('/')[0]!
-        const homes = homeGroups(base)
+        const homes = builtinGroupsOf(base)
         if (homes !== undefined && !homes.includes(group) && group !== '*')
           add(ctx, 'wrong-api-group', line, `${ruleRef(ctx, i)}: "${res}" is in API group ${homes.map(groupLabel).join(' or ')}, not ${groupLabel(group)}, so this entry never matches it. Use group: "${homes[0]}".`, i)
         if (res === '*/*' || /^[^/]*\/[^/]*\/.*/.test(res))

@@ -6,12 +6,8 @@
 import type { AuditEvent, Level, Stage } from '../model/index.js'
 import type { MalformedLine } from '../ingest/index.js'
 
-/** One event as read from a log: its JSON text exactly as recorded, and where it came from. */
-export interface RawEvent {
-  json: string
-  file: string
-  line: number
-}
+import type { RawEvent } from '../ingest/index.js'
+export type { RawEvent }
 
 export interface AppendResult {
   /** Events newly stored. */
@@ -60,6 +56,8 @@ export interface EventQuery {
   groups?: string[]
   verbs?: string[]
   resources?: ResourceFilter[]
+  /** API group of the object ("" = core), when no resource is given. */
+  apiGroup?: string
   namespace?: string
   name?: string
   codes?: CodeRange[]

@@ -9,6 +9,7 @@ import policySimulate from './policy-simulate.js'
 import policyDiff from './policy-diff.js'
 import policyLint from './policy-lint.js'
 import policyInit from './policy-init.js'
+import importLogs from './import.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -17,4 +18,5 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   policySimulate as CommandDefinition<never>,
   policyDiff as CommandDefinition<never>,
   policyInit as CommandDefinition<never>,
+  importLogs as CommandDefinition<never>,
 ]

@@ -35,6 +35,7 @@ export function buildWhere(q: EventQuery): { where: string; params: SqlParam[] }
     })
     parts.push(`(${alternatives.join(' OR ')})`)
   }
+  if (q.apiGroup !== undefined) parts.push(`api_group = ${placeholder(q.apiGroup)}`)
   if (q.namespace !== undefined) parts.push(`"namespace" = ${placeholder(q.namespace)}`)
   if (q.name !== undefined) parts.push(`"name" = ${placeholder(q.name)}`)
   if (q.codes && q.codes.length > 0) parts.push(`(${q.codes.map((c) => `code BETWEEN ${placeholder(c.min)} AND ${placeholder(c.max)}`).join(' OR ')})`)

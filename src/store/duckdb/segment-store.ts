@@ -11,6 +11,7 @@
  */
 import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
 import { describeProblem } from '../../ingest/index.js'
@@ -23,58 +24,62 @@ import { buildWhere, type SqlParam } from './query-sql.js'
 const TS = (expr: string) =>
   `coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ'))`
 
-/** Flattened columns, in stored (and hashed) order. */
+/** Flattened columns, in stored (and hashed) order, from `t` = the event parsed once by json_transform. */
 const COLUMNS: Array<[name: string, type: string, expr: string]> = [
   ['cluster', 'VARCHAR', '$cluster'],
-  ['audit_id', 'VARCHAR', "j[1]"],
-  ['stage', 'VARCHAR', 'j[2]'],
-  ['level', 'VARCHAR', 'j[3]'],
-  ['verb', 'VARCHAR', 'j[4]'],
-  ['request_uri', 'VARCHAR', 'j[5]'],
-  ['username', 'VARCHAR', 'j[6]'],
-  ['user_uid', 'VARCHAR', 'j[7]'],
-  ['user_groups', 'VARCHAR[]', "coalesce(json_extract(raw, '$.user.groups')::VARCHAR[], [])"],
-  ['impersonated_user', 'VARCHAR', 'j[8]'],
-  ['impersonated_groups', 'VARCHAR[]', "coalesce(json_extract(raw, '$.impersonatedUser.groups')::VARCHAR[], [])"],
-  ['source_ips', 'VARCHAR[]', "coalesce(json_extract(raw, '$.sourceIPs')::VARCHAR[], [])"],
-  ['user_agent', 'VARCHAR', 'j[9]'],
-  ['api_group', 'VARCHAR', "coalesce(j[10], '')"],
-  ['api_version', 'VARCHAR', 'j[11]'],
-  ['resource', 'VARCHAR', "coalesce(j[12], '')"],
-  ['subresource', 'VARCHAR', "coalesce(j[13], '')"],
-  ['namespace', 'VARCHAR', "coalesce(j[14], '')"],
-  ['name', 'VARCHAR', "coalesce(j[15], '')"],
-  ['object_uid', 'VARCHAR', 'j[16]'],
-  ['code', 'INTEGER', 'try_cast(j[17] AS INTEGER)'],
-  ['status_reason', 'VARCHAR', 'j[18]'],
-  ['status_message', 'VARCHAR', 'j[19]'],
-  ['request_received_at', 'TIMESTAMP', TS('j[20]')],
-  ['stage_at', 'TIMESTAMP', TS('j[21]')],
-  ['annotations', 'VARCHAR', "json_extract(raw, '$.annotations')::VARCHAR"],
+  ['audit_id', 'VARCHAR', 't.auditID'],
+  ['stage', 'VARCHAR', 't.stage'],
+  ['level', 'VARCHAR', 't.level'],
+  ['verb', 'VARCHAR', 't.verb'],
+  ['request_uri', 'VARCHAR', 't.requestURI'],
+  ['username', 'VARCHAR', 't.user.username'],
+  ['user_uid', 'VARCHAR', 't.user.uid'],
+  ['user_groups', 'VARCHAR[]', 'coalesce(t.user.groups, [])'],
+  ['impersonated_user', 'VARCHAR', 't.impersonatedUser.username'],
+  ['impersonated_groups', 'VARCHAR[]', 'coalesce(t.impersonatedUser.groups, [])'],
+  ['source_ips', 'VARCHAR[]', 'coalesce(t.sourceIPs, [])'],
+  ['user_agent', 'VARCHAR', 't.userAgent'],
+  ['api_group', 'VARCHAR', "coalesce(t.objectRef.apiGroup, '')"],
+  ['api_version', 'VARCHAR', 't.objectRef.apiVersion'],
+  ['resource', 'VARCHAR', "coalesce(t.objectRef.resource, '')"],
+  ['subresource', 'VARCHAR', "coalesce(t.objectRef.subresource, '')"],
+  ['namespace', 'VARCHAR', "coalesce(t.objectRef.namespace, '')"],
+  ['name', 'VARCHAR', "coalesce(t.objectRef.name, '')"],
+  ['object_uid', 'VARCHAR', 't.objectRef.uid'],
+  ['code', 'INTEGER', 't.responseStatus.code'],
+  ['status_reason', 'VARCHAR', 't.responseStatus.reason'],
+  ['status_message', 'VARCHAR', 't.responseStatus.message'],
+  ['request_received_at', 'TIMESTAMP', TS('t.requestReceivedTimestamp')],
+  ['stage_at', 'TIMESTAMP', TS('t.stageTimestamp')],
+  ['annotations', 'VARCHAR', 'CAST(t.annotations AS VARCHAR)'],
   ['event', 'VARCHAR', 'raw'],
 ]
 
-const JSON_PATHS = [
-  '$.auditID', '$.stage', '$.level', '$.verb', '$.requestURI', '$.user.username', '$.user.uid', '$.impersonatedUser.username', '$.userAgent',
-  '$.objectRef.apiGroup', '$.objectRef.apiVersion', '$.objectRef.resource', '$.objectRef.subresource', '$.objectRef.namespace', '$.objectRef.name',
-  '$.objectRef.uid', '$.responseStatus.code', '$.responseStatus.reason', '$.responseStatus.message', '$.requestReceivedTimestamp', '$.stageTimestamp',
-]
+/** What json_transform extracts (one parse per event; DuckDB's JSON reader is yyjson). */
+const EVENT_STRUCT = JSON.stringify({
+  auditID: 'VARCHAR', stage: 'VARCHAR', level: 'VARCHAR', verb: 'VARCHAR', requestURI: 'VARCHAR',
+  user: { username: 'VARCHAR', uid: 'VARCHAR', groups: ['VARCHAR'] },
+  impersonatedUser: { username: 'VARCHAR', groups: ['VARCHAR'] },
+  sourceIPs: ['VARCHAR'], userAgent: 'VARCHAR',
+  objectRef: { apiGroup: 'VARCHAR', apiVersion: 'VARCHAR', resource: 'VARCHAR', subresource: 'VARCHAR', namespace: 'VARCHAR', name: 'VARCHAR', uid: 'VARCHAR' },
+  responseStatus: { code: 'INTEGER', reason: 'VARCHAR', message: 'VARCHAR' },
+  requestReceivedTimestamp: 'VARCHAR', stageTimestamp: 'VARCHAR', annotations: 'JSON',
+})
 
 const LEVELS_SQL = "('None','Metadata','Request','RequestResponse')"
 const STAGES_SQL = "('RequestReceived','ResponseStarted','ResponseComplete','Panic')"
 
 /** Why a row cannot be stored, decided in SQL; precise messages come from the schema check. */
 const PROBLEM_SQL = `CASE
-  WHEN NOT json_valid(raw) THEN 'invalid JSON'
-  WHEN json_type(raw) <> 'OBJECT' THEN 'not a JSON object'
-  WHEN json_type(raw, '$.auditID') IS DISTINCT FROM 'VARCHAR' OR j[1] = '' THEN 'missing field auditID'
-  WHEN j[2] IS NULL OR j[2] NOT IN ${STAGES_SQL} THEN 'stage: not a stage'
-  WHEN j[3] IS NULL OR j[3] NOT IN ${LEVELS_SQL} THEN 'level: not a level'
-  WHEN json_type(raw, '$.verb') IS DISTINCT FROM 'VARCHAR' THEN 'missing field verb'
-  WHEN json_type(raw, '$.requestURI') IS DISTINCT FROM 'VARCHAR' THEN 'missing field requestURI'
-  WHEN json_type(raw, '$.user') IS DISTINCT FROM 'OBJECT' THEN 'missing field user'
-  WHEN ${TS('j[20]')} IS NULL THEN 'requestReceivedTimestamp: not an RFC 3339 time'
-  WHEN ${TS('j[21]')} IS NULL THEN 'stageTimestamp: not an RFC 3339 time'
+  WHEN t IS NULL THEN 'invalid JSON'
+  WHEN t.auditID IS NULL OR t.auditID = '' THEN 'missing field auditID'
+  WHEN t.stage IS NULL OR t.stage NOT IN ${STAGES_SQL} THEN 'stage: not a stage'
+  WHEN t.level IS NULL OR t.level NOT IN ${LEVELS_SQL} THEN 'level: not a level'
+  WHEN t.verb IS NULL THEN 'missing field verb'
+  WHEN t.requestURI IS NULL THEN 'missing field requestURI'
+  WHEN t.user IS NULL THEN 'missing field user'
+  WHEN ${TS('t.requestReceivedTimestamp')} IS NULL THEN 'requestReceivedTimestamp: not an RFC 3339 time'
+  WHEN ${TS('t.stageTimestamp')} IS NULL THEN 'stageTimestamp: not an RFC 3339 time'
   ELSE NULL END`
 
 /** One row's digest input: every column, unambiguous separators, NULL distinct from ''. */
@@ -114,7 +119,8 @@ export class DuckDbSegmentStore implements AuditStore {
     } else {
       requireDataDir(dir)
     }
-    const instance = await DuckDBInstance.create(':memory:', { threads: '2' })
+    // bounded memory whatever the input; spills to temp files beyond it
+    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '1GB', temp_directory: join(tmpdir(), 'kubetrail-duckdb') })
     const conn = await instance.connect()
     const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 122_880)
     if (options.write) store.removeUncommittedSegments()
@@ -167,15 +173,17 @@ export class DuckDbSegmentStore implements AuditStore {
     })
     appender.flushSync()
     appender.closeSync()
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE parsed AS
-      SELECT idx, raw, j, (${PROBLEM_SQL}) AS problem FROM (
-        SELECT idx, raw, CASE WHEN json_valid(raw) THEN json_extract_string(raw, [${JSON_PATHS.map(sqlString).join(', ')}]) END AS j FROM incoming)`)
-    for (const bad of await this.all<{ idx: string; problem: string }>('SELECT idx, problem FROM parsed WHERE problem IS NOT NULL ORDER BY idx')) {
+    const select = COLUMNS.map(([n, t, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${t}) AS "${n}"`).join(', ')
+    // one parse per event; try() turns a JSON syntax error into NULL instead of failing the batch
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE fresh AS
+      SELECT idx, (${PROBLEM_SQL}) AS problem, ${select}
+      FROM (SELECT idx, raw, try(json_transform(raw, ${sqlString(EVENT_STRUCT)})) AS t FROM incoming)`)
+    await this.conn.run('DROP TABLE incoming')
+    for (const bad of await this.all<{ idx: string; problem: string }>('SELECT idx, problem FROM fresh WHERE problem IS NOT NULL ORDER BY idx')) {
       const e = events[Number(bad.idx)]!
       malformed.push({ file: e.file, line: e.line, reason: preciseReason(e.json, bad.problem) })
     }
-    const select = COLUMNS.map(([n, t, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${t}) AS "${n}"`).join(', ')
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE fresh AS SELECT idx, ${select} FROM parsed WHERE problem IS NULL`)
+    await this.conn.run('DELETE FROM fresh WHERE problem IS NOT NULL')
     const [range] = await this.all<{ lo: string | null; hi: string | null; n: string }>(
       "SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi, count(*) n FROM fresh",
     )
@@ -191,6 +199,7 @@ export class DuckDbSegmentStore implements AuditStore {
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE novel AS
       SELECT f.* FROM fresh f ANTI JOIN (${existing}) e USING ("cluster", audit_id, stage, request_received_at)
       QUALIFY row_number() OVER (PARTITION BY "cluster", audit_id, stage, request_received_at ORDER BY idx) = 1`)
+    await this.conn.run('DROP TABLE fresh')
     const [{ n }] = (await this.all<{ n: string }>('SELECT count(*) n FROM novel')) as [{ n: string }]
     const stored = Number(n)
     if (stored === 0) return { stored: 0, duplicates: valid, malformed, link: undefined }

@@ -1,0 +1,58 @@
+/**
+ * @module `kubetrail query`: stored events, filtered the way kubectl users think.
+ */
+import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { OUTPUT_FORMATS, renderEvents, type OutputFormat } from '../event-output.js'
+import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
+import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
+
+interface QueryOptions extends FilterOptions {
+  output: OutputFormat
+  sort: 'newest' | 'oldest'
+  dataDir?: string
+}
+
+async function* filtered(source: AsyncIterable<StoredEvent>, accept: ((e: StoredEvent) => boolean) | undefined, limit: number | undefined, done: () => Promise<void>) {
+  let n = 0
+  try {
+    for await (const e of source) {
+      if (limit !== undefined && n >= limit) break
+      if (accept && !accept(e)) continue
+      n++
+      yield e
+    }
+  } finally {
+    await done()
+  }
+}
+
+export default defineCommand<QueryOptions>({
+  path: ['query'],
+  summary: 'search stored audit events with kubectl-style filters',
+  description: 'Filters are ANDed; repeated flags mean "any of". Results are newest first unless --sort oldest.',
+  args: [],
+  options: [
+    ...FILTER_OPTIONS,
+    { flags: '--limit <n>', description: 'at most this many events', default: '100' },
+    { flags: '-o, --output <format>', description: OUTPUT_FORMATS.join('|') + ' (ndjson prints each event as stored)', default: 'table', choices: OUTPUT_FORMATS },
+    { flags: '--sort <order>', description: 'newest or oldest first', default: 'newest', choices: ['newest', 'oldest'] },
+    DATA_DIR_OPTION,
+  ],
+  examples: [
+    'kubetrail query --verb delete --resource deploy -n production',
+    'kubetrail query --user bob@example.com --since 24h -o wide',
+    'kubetrail query --resource secrets --code 2xx --limit 0 -o ndjson',
+    'kubetrail query --source-ip 203.0.113.0/24 --code 401',
+  ],
+  async handler(_args, opts, ctx) {
+    const { query, accept } = parseFilters(opts)
+    const limit = query.limit === 0 ? undefined : query.limit
+    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    // the store applies the limit itself unless some filters run here
+    const storeQuery = { ...query, order: opts.sort, ...(accept || limit === undefined ? { limit: undefined } : { limit }) }
+    delete storeQuery.limit
+    if (!accept && limit !== undefined) storeQuery.limit = limit
+    const events = filtered(store.query(storeQuery), accept, limit, () => store.close())
+    return { output: renderEvents(events, opts.output) }
+  },
+})
