@@ -10,6 +10,10 @@ import policyDiff from './policy-diff.js'
 import policyLint from './policy-lint.js'
 import policyInit from './policy-init.js'
 import importLogs from './import.js'
+import query from './query.js'
+import who from './who.js'
+import verify from './verify.js'
+import prune from './prune.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -19,4 +23,8 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyDiff as CommandDefinition<never>,
   policyInit as CommandDefinition<never>,
   importLogs as CommandDefinition<never>,
+  query as CommandDefinition<never>,
+  who as CommandDefinition<never>,
+  verify as CommandDefinition<never>,
+  prune as CommandDefinition<never>,
 ]

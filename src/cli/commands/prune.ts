@@ -1,0 +1,33 @@
+/**
+ * @module `kubetrail prune --older-than 90d`: retention. Whole batches whose newest event is
+ * older than the cutoff are removed; the removal is itself a chain link, so `verify` still
+ * passes and shows what was pruned.
+ */
+import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { UsageError } from '../../core/errors.js'
+import { openStore, resolveDataDir } from '../../store/index.js'
+import { parseDuration } from '../query-options.js'
+
+interface PruneOptions {
+  olderThan?: string
+  dataDir?: string
+}
+
+export default defineCommand<PruneOptions>({
+  path: ['prune'],
+  summary: 'delete stored events older than a retention period, keeping the chain verifiable',
+  args: [],
+  options: [{ flags: '--older-than <duration>', description: 'retention, e.g. 90d, 400d, 12w' }, DATA_DIR_OPTION],
+  examples: ['kubetrail prune --older-than 90d'],
+  async handler(_args, opts, ctx) {
+    if (!opts.olderThan) throw new UsageError('--older-than is required, e.g. --older-than 90d')
+    const cutoff = new Date(Date.now() - parseDuration(opts.olderThan, '--older-than'))
+    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd), { write: true })
+    try {
+      const r = await store.prune(cutoff)
+      return { output: `pruned ${r.prunedBatches} batch(es), ${r.prunedEvents.toLocaleString('en-US')} events older than ${cutoff.toISOString()}\n` }
+    } finally {
+      await store.close()
+    }
+  },
+})

@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { collectOutput } from '../command.js'
+import { invoke } from '../program.js'
+import { renderError } from '../render-error.js'
+import { FIXTURES_DIR, REPO_ROOT, requireShared } from '../../../test/support/shared.js'
+import { rotationOrder } from './import.js'
+
+const ctx = { stdin: new PassThrough(), cwd: process.cwd(), isTTY: false }
+async function run(args: string[]) {
+  const r = await invoke(args, ctx)
+  return { out: r.result ? await collectOutput(r.result) : '', code: r.result?.exitCode ?? r.exitCode, err: r.error ? renderError(r.error, false) : '' }
+}
+const fixture = (p: string) => requireShared(resolve(FIXTURES_DIR, 'runs', p))
+const newStore = () => join(mkdtempSync(join(tmpdir(), 'kubetrail-cmd-')), 'data')
+
+describe('kubetrail import', () => {
+  it('imports a log once, counts duplicates on re-import, and keeps the store private', async () => {
+    const dir = newStore()
+    const first = await run(['import', fixture('full/audit.log'), '--data-dir', dir])
+    expect(first.code).toBe(0)
+    expect(first.out).toMatch(/^imported 1 file\(s\): 1,891 events read, 1,891 stored, 0 duplicates skipped, 0 malformed/)
+    const again = await run(['import', fixture('full/audit.log'), '--data-dir', dir])
+    expect(again.out).toMatch(/1,891 events read, 0 stored, 1,891 duplicates skipped/)
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
+    expect(statSync(join(dir, 'chain.jsonl')).mode & 0o777).toBe(0o600)
+  })
+
+  it('imports a directory of rotated gzip backups oldest first, the live file last', async () => {
+    expect(rotationOrder(['/x/audit.log', '/x/audit-2026-11-22T21-08-41.548.log.gz', '/x/audit-2026-11-22T21-07-56.507.log.gz'])).toEqual([
+      '/x/audit-2026-11-22T21-07-56.507.log.gz',
+      '/x/audit-2026-11-22T21-08-41.548.log.gz',
+      '/x/audit.log',
+    ])
+    const dir = newStore()
+    const r = await run(['import', fixture('rotation-compress'), '--data-dir', dir, '--cluster', 'rot'])
+    expect(r.out).toMatch(/imported 4 file\(s\): 3,081 events read, 3,081 stored/)
+  })
+
+  it('imports webhook EventList bodies and the legacy format', async () => {
+    const dir = newStore()
+    const hooks = await run(['import', fixture('full/webhook/req-00001.body'), fixture('full/webhook/req-00002.body.gz'), '--data-dir', dir])
+    expect(hooks.out).toMatch(/800 stored/)
+    const legacy = await run(['import', fixture('legacy-format/audit.log'), '--data-dir', dir])
+    expect(legacy.out).toMatch(/955 stored/)
+  })
+
+  it('reports malformed lines with file:line and stores the rest (exit 1)', async () => {
+    const dir = newStore()
+    const lines = readFileSync(fixture('full/audit.log'), 'utf8').split('\n').filter(Boolean).slice(0, 20)
+    lines.splice(3, 0, 'this is not json', '{"kind":"Event","stage":"ResponseComplete"}')
+    const log = join(mkdtempSync(join(tmpdir(), 'kubetrail-bad-')), 'bad.log')
+    writeFileSync(log, lines.join('\n') + '\n')
+    const r = await run(['import', log, '--data-dir', dir])
+    expect(r.code).toBe(1)
+    expect(r.out).toContain('20 stored')
+    expect(r.out).toContain(`${log}:4: not an audit event`)
+    expect(r.out).toContain(`${log}:5: missing field level`)
+  })
+
+  it('a missing file, a missing store and a bad flag are clear errors', async () => {
+    expect((await run(['import', '/nonexistent/audit.log', '--data-dir', newStore()])).err).toMatch(/audit log not found: \/nonexistent\/audit\.log \[KT_FILE_NOT_FOUND\]/)
+    expect((await run(['query', '--data-dir', newStore()])).err).toMatch(/no kubetrail store in .* \[KT_STORE_NOT_FOUND\]/)
+    expect((await run(['query', '--code', 'teapot', '--data-dir', newStore()])).code).toBe(2)
+  })
+})
+
+describe('kubetrail who / query / verify / prune', () => {
+  const dir = newStore()
+  const ready = run(['import', fixture('full/audit.log'), '--data-dir', dir])
+
+  it('who delete deployment/novelapp names bob, with the failed attempt before the grant', async () => {
+    await ready
+    const r = await run(['who', 'delete', 'deployment/novelapp', '-n', 'production', '--data-dir', dir])
+    expect(r.out).toMatch(/^delete deployments\.apps\/novelapp in namespace production: done by bob@example\.com/)
+    const rows = r.out.trim().split('\n').slice(3)
+    expect(rows).toHaveLength(2)
+    expect(rows[0]).toMatch(/bob@example\.com .*127\.0\.0\.1 .*kubectl\/v1\.32\.4.*403 FAILED \(Forbidden\)/)
+    expect(rows[1]).toMatch(/bob@example\.com .*200 succeeded/)
+    const json = JSON.parse((await run(['who', 'delete', 'deploy/novelapp', '-n', 'production', '--data-dir', dir, '--json'])).out) as Array<{ stage: string }>
+    expect(json.map((e) => e.stage)).toEqual(['ResponseComplete', 'ResponseComplete'])
+  })
+
+  it('who shows impersonation', async () => {
+    await ready
+    const r = await run(['who', 'list', 'secrets', '-n', 'production', '--data-dir', dir])
+    expect(r.out).toMatch(/admin \(as alice@example\.com\)/)
+  })
+
+  it('query filters and prints every output format', async () => {
+    await ready
+    const ndjson = (await run(['query', '--user', 'mallory', '--code', '4xx', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
+    const all = readFileSync(fixture('full/audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { user: { username?: string }; responseStatus?: { code?: number } })
+    expect(ndjson.length).toBe(all.filter((e) => e.user.username === 'mallory' && (e.responseStatus?.code ?? 0) >= 400 && (e.responseStatus?.code ?? 0) < 500).length)
+    expect(ndjson.every((l) => JSON.parse(l).user.username === 'mallory')).toBe(true)
+    const json = JSON.parse((await run(['query', '--resource', 'deploy', '--verb', 'delete', '-o', 'json', '--data-dir', dir])).out) as unknown[]
+    expect(json.length).toBeGreaterThan(0)
+    const csv = (await run(['query', '--resource', 'secrets', '--limit', '2', '-o', 'csv', '--data-dir', dir])).out.split('\n')
+    expect(csv[0]).toBe('time,user,verb,resource,namespace,name,code,stage,source-ips,user-agent,cluster,audit-id')
+    const table = (await run(['query', '--source-ip', '10.0.0.0/8', '--data-dir', dir])).out
+    expect(table).toBe('No matching events.\n')
+    const loopback = (await run(['query', '--source-ip', '127.0.0.0/8', '--limit', '3', '--data-dir', dir])).out.trim().split('\n')
+    expect(loopback).toHaveLength(4)
+  })
+
+  it('verify passes on an intact store', async () => {
+    await ready
+    const r = await run(['verify', '--data-dir', dir])
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^OK: 1 chain links, 1,891 events intact\nchain head: [0-9a-f]{64}\n$/)
+  })
+})
+
+describe('import reliability', () => {
+  it('SIGKILL halfway, then the same import again: every event exactly once, verify passes', async () => {
+    const cli = resolve(REPO_ROOT, 'dist/cli/main.js')
+    expect(existsSync(cli), 'run `npm run build` first').toBe(true)
+    const dir = newStore()
+    const logs = [fixture('rotation'), fixture('full/audit.log')]
+    const total = 933 + 1037 + 1056 + 49 + 1891
+    const child = spawn(process.execPath, [cli, 'import', ...logs, '--data-dir', dir, '--batch-size', '50'], { stdio: 'ignore' })
+    const exited = new Promise((r) => child.once('exit', r))
+    // wait until some batches are committed, then kill without warning
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      const chain = existsSync(join(dir, 'chain.jsonl')) ? readFileSync(join(dir, 'chain.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0
+      if (chain >= 3) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    child.kill('SIGKILL')
+    await exited
+    const partial = await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])
+    const before = partial.out.split('\n').filter(Boolean).length
+    expect(before).toBeGreaterThanOrEqual(150)
+    expect(before).toBeLessThan(total)
+    const again = await run(['import', ...logs, '--data-dir', dir, '--batch-size', '50'])
+    expect(again.code).toBe(0)
+    const after = (await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.split('\n').filter(Boolean)
+    expect(after.length).toBe(total)
+    expect(new Set(after).size).toBe(total)
+    expect((await run(['verify', '--data-dir', dir])).code).toBe(0)
+  })
+})

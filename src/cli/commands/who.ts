@@ -1,0 +1,89 @@
+/**
+ * @module `kubetrail who VERB RESOURCE[/NAME] [-n NS]`: attribution, the runbook's question —
+ * who did it, when, from where, with which client, with what result, as whom.
+ */
+import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { table } from '../format.js'
+import { UsageError } from '../../core/errors.js'
+import { parseResourceName, type AuditEvent } from '../../model/index.js'
+import { openStore, resolveDataDir, type EventQuery, type StoredEvent } from '../../store/index.js'
+import { parseWhen } from '../query-options.js'
+
+interface WhoOptions {
+  namespace?: string
+  cluster?: string[]
+  since?: string
+  json?: boolean
+  dataDir?: string
+}
+
+/** Requests, not stage events: the event that carries the outcome of each auditID. */
+export function oneEventPerRequest(events: readonly StoredEvent[]): StoredEvent[] {
+  const rank: Record<string, number> = { ResponseComplete: 3, Panic: 3, ResponseStarted: 2, RequestReceived: 1 }
+  const best = new Map<string, StoredEvent>()
+  for (const e of events) {
+    const key = `${e.cluster}\u0000${e.event.auditID}\u0000${e.event.requestReceivedTimestamp}`
+    const cur = best.get(key)
+    if (!cur || (rank[e.event.stage] ?? 0) > (rank[cur.event.stage] ?? 0)) best.set(key, e)
+  }
+  return [...best.values()]
+}
+
+function result(e: AuditEvent): string {
+  const s = e.responseStatus
+  if (!s?.code) return '(no response recorded)'
+  const ok = s.code < 400 ? 'succeeded' : 'FAILED'
+  return `${s.code} ${ok}${s.reason ? ` (${s.reason})` : ''}`
+}
+
+export default defineCommand<WhoOptions>({
+  path: ['who'],
+  summary: 'who did VERB to RESOURCE/NAME: every matching request with user, time, source, client and result',
+  description: 'Lists every matching request, oldest first, including failed attempts, and says when a request was made as an impersonated user.',
+  args: [
+    { name: '<verb>', description: 'create, update, patch, delete, get, … ("delete" also finds deletecollection)' },
+    { name: '<resource>', description: 'kubectl resource, optionally /NAME: deployment/novelapp, secrets, cm/app-config' },
+  ],
+  options: [
+    { flags: '-n, --namespace <ns>', description: 'namespace of the object' },
+    { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true },
+    { flags: '--since <when>', description: 'only requests since (24h, 7d, RFC 3339)' },
+    { flags: '--json', description: 'print the matching events as a JSON array' },
+    DATA_DIR_OPTION,
+  ],
+  examples: ['kubetrail who delete deployment/novelapp -n production', 'kubetrail who create clusterrolebindings --since 7d', 'kubetrail who get secret/db-password -n production'],
+  async handler([verb, target], opts, ctx) {
+    if (!verb || !target) throw new UsageError('who needs a verb and a resource, e.g. `kubetrail who delete deployment/novelapp -n production`')
+    const slash = target.indexOf('/')
+    const res = parseResourceName(slash < 0 ? target : target.slice(0, slash))
+    const name = slash < 0 ? undefined : target.slice(slash + 1)
+    const q: EventQuery = {
+      verbs: verb === 'delete' && name === undefined ? ['delete', 'deletecollection'] : [verb],
+      resources: [{ resource: res.resource, ...(res.apiGroup !== undefined ? { apiGroup: res.apiGroup } : {}), subresource: res.subresource ?? '' }],
+      ...(name !== undefined ? { name } : {}),
+      ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
+      ...(opts.cluster?.length ? { clusters: opts.cluster } : {}),
+      ...(opts.since ? { since: parseWhen(opts.since, '--since') } : {}),
+      order: 'oldest',
+    }
+    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const found: StoredEvent[] = []
+    try {
+      for await (const e of store.query(q)) found.push(e)
+    } finally {
+      await store.close()
+    }
+    const requests = oneEventPerRequest(found)
+    if (opts.json) return { output: JSON.stringify(requests.map((r) => r.event), null, 2) + '\n' }
+    const what = `${verb} ${res.apiGroup ? `${res.resource}.${res.apiGroup}` : res.resource}${name ? `/${name}` : ''}${opts.namespace ? ` in namespace ${opts.namespace}` : ''}`
+    if (requests.length === 0) return { output: `No request to ${what} is in the store.\n`, exitCode: 1 }
+    const rows = requests.map((r) => {
+      const e = r.event
+      const who = e.user.username ?? '(unauthenticated)'
+      return [e.requestReceivedTimestamp, e.impersonatedUser?.username ? `${who} (as ${e.impersonatedUser.username})` : who, (e.sourceIPs ?? []).join(','), e.userAgent ?? '', result(e), e.auditID]
+    })
+    const ok = requests.filter((r) => (r.event.responseStatus?.code ?? 0) < 400 && r.event.responseStatus?.code)
+    const headline = ok.length > 0 ? `${what}: done by ${[...new Set(ok.map((r) => r.event.user.username ?? '(unauthenticated)'))].join(', ')}` : `${what}: attempted, never succeeded`
+    return { output: `${headline}\n\n${table(['TIME', 'USER', 'SOURCE-IPS', 'CLIENT', 'RESULT', 'AUDIT-ID'], rows, '')}\n` }
+  },
+})
