@@ -5,6 +5,7 @@ set -euo pipefail
 
 need=()
 command -v gzip >/dev/null || need+=(gzip)
+command -v jq >/dev/null || need+=(jq)   # the query presets are checked against real jq
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

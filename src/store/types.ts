@@ -66,6 +66,10 @@ export interface EventQuery {
   /** Inclusive lower / exclusive upper bound on requestReceivedTimestamp. */
   since?: Date
   until?: Date
+  /** User names starting with this (e.g. `system:serviceaccount:`). */
+  userPrefix?: string
+  /** At least one of these must hold too (each is a query of its own, without order/limit). */
+  anyOf?: EventQuery[]
   /** Free-text match on the request URI (substring). */
   uriContains?: string
   order?: 'newest' | 'oldest'
@@ -104,11 +108,16 @@ export interface StoreStats {
   clusters: string[]
 }
 
+export const TOP_FIELDS = ['user', 'verb', 'resource', 'endpoint', 'source-ip', 'code', 'user-agent', 'namespace', 'cluster'] as const
+export type TopField = (typeof TOP_FIELDS)[number]
+
 export interface AuditStore {
   /** Validates, de-duplicates and commits one batch as one chain link. Writers only. */
   append(events: readonly RawEvent[], cluster: string): Promise<AppendResult>
   query(q: EventQuery): AsyncIterable<StoredEvent>
   count(q: EventQuery): Promise<number>
+  /** The most frequent values of a field among the matching events. */
+  top(field: TopField, q: EventQuery, limit: number): Promise<Array<{ value: string; count: number }>>
   verify(): Promise<VerifyReport>
   prune(olderThan: Date): Promise<PruneReport>
   stats(): Promise<StoreStats>

@@ -12,6 +12,7 @@ import policyInit from './policy-init.js'
 import importLogs from './import.js'
 import query from './query.js'
 import who from './who.js'
+import top from './top.js'
 import verify from './verify.js'
 import prune from './prune.js'
 
@@ -25,6 +26,7 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   importLogs as CommandDefinition<never>,
   query as CommandDefinition<never>,
   who as CommandDefinition<never>,
+  top as CommandDefinition<never>,
   verify as CommandDefinition<never>,
   prune as CommandDefinition<never>,
 ]

@@ -5,8 +5,11 @@ import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { OUTPUT_FORMATS, renderEvents, type OutputFormat } from '../event-output.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
 import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
+import { findPreset, QUERY_PRESETS, withPreset } from '../../query/index.js'
+import { UsageError } from '../../core/errors.js'
 
 interface QueryOptions extends FilterOptions {
+  preset?: string
   output: OutputFormat
   sort: 'newest' | 'oldest'
   dataDir?: string
@@ -32,6 +35,7 @@ export default defineCommand<QueryOptions>({
   description: 'Filters are ANDed; repeated flags mean "any of". Results are newest first unless --sort oldest.',
   args: [],
   options: [
+    { flags: '--preset <name>', description: `a named question: ${QUERY_PRESETS.map((p) => p.name).join(', ')}` },
     ...FILTER_OPTIONS,
     { flags: '--limit <n>', description: 'at most this many events', default: '100' },
     { flags: '-o, --output <format>', description: OUTPUT_FORMATS.join('|') + ' (ndjson prints each event as stored)', default: 'table', choices: OUTPUT_FORMATS },
@@ -43,15 +47,24 @@ export default defineCommand<QueryOptions>({
     'kubetrail query --user bob@example.com --since 24h -o wide',
     'kubetrail query --resource secrets --code 2xx --limit 0 -o ndjson',
     'kubetrail query --source-ip 203.0.113.0/24 --code 401',
+    'kubetrail query --preset privileged-pods --since 7d -o wide',
   ],
   async handler(_args, opts, ctx) {
-    const { query, accept } = parseFilters(opts)
+    const filters = parseFilters(opts)
+    let { query, accept } = filters
+    if (opts.preset !== undefined) {
+      const preset = findPreset(opts.preset)
+      if (!preset) throw new UsageError(`unknown preset "${opts.preset}"`, `Presets: ${QUERY_PRESETS.map((p) => p.name).join(', ')}.`)
+      query = withPreset(query, preset)
+      const own = accept
+      const check = preset.accept
+      if (check) accept = own ? (e) => own(e) && check(e.event) : (e) => check(e.event)
+    }
     const limit = query.limit === 0 ? undefined : query.limit
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     // the store applies the limit itself unless some filters run here
-    const storeQuery = { ...query, order: opts.sort, ...(accept || limit === undefined ? { limit: undefined } : { limit }) }
-    delete storeQuery.limit
-    if (!accept && limit !== undefined) storeQuery.limit = limit
+    const { limit: _ignored, ...rest } = query
+    const storeQuery = accept || limit === undefined ? { ...rest, order: opts.sort } : { ...rest, order: opts.sort, limit }
     const events = filtered(store.query(storeQuery), accept, limit, () => store.close())
     return { output: renderEvents(events, opts.output) }
   },

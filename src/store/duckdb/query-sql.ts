@@ -11,24 +11,33 @@ function micro(d: Date): string {
 }
 
 export function buildWhere(q: EventQuery): { where: string; params: SqlParam[] } {
-  const parts: string[] = []
   const params: SqlParam[] = []
+  const parts = conditions(q, params)
+  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params }
+}
+
+/** The conditions of one query; an empty list given for a field means nothing can match. */
+function conditions(q: EventQuery, params: SqlParam[]): string[] {
+  const parts: string[] = []
   const placeholder = (v: SqlParam) => {
     params.push(v)
     return `$${params.length}`
   }
   const anyOf = (column: string, values: readonly SqlParam[] | undefined) => {
-    if (values && values.length > 0) parts.push(`${column} IN (${values.map(placeholder).join(', ')})`)
+    if (values && values.length === 0) parts.push('false')
+    else if (values) parts.push(`${column} IN (${values.map(placeholder).join(', ')})`)
   }
   anyOf('"cluster"', q.clusters)
   anyOf('username', q.users)
   anyOf('verb', q.verbs)
   anyOf('stage', q.stages)
   anyOf('level', q.levels)
+  if (q.groups && q.groups.length === 0) parts.push('false')
   if (q.groups && q.groups.length > 0) parts.push(`list_has_any(user_groups, [${q.groups.map(placeholder).join(', ')}]::VARCHAR[])`)
+  if (q.resources && q.resources.length === 0) parts.push('false')
   if (q.resources && q.resources.length > 0) {
     const alternatives = q.resources.map((r) => {
-      const c = [`resource = ${placeholder(r.resource)}`]
+      const c = r.resource === '*' ? ['true'] : [`resource = ${placeholder(r.resource)}`]
       if (r.apiGroup !== undefined) c.push(`api_group = ${placeholder(r.apiGroup)}`)
       if (r.subresource !== undefined) c.push(`subresource = ${placeholder(r.subresource)}`)
       return `(${c.join(' AND ')})`
@@ -38,9 +47,15 @@ export function buildWhere(q: EventQuery): { where: string; params: SqlParam[] }
   if (q.apiGroup !== undefined) parts.push(`api_group = ${placeholder(q.apiGroup)}`)
   if (q.namespace !== undefined) parts.push(`"namespace" = ${placeholder(q.namespace)}`)
   if (q.name !== undefined) parts.push(`"name" = ${placeholder(q.name)}`)
+  if (q.codes && q.codes.length === 0) parts.push('false')
   if (q.codes && q.codes.length > 0) parts.push(`(${q.codes.map((c) => `code BETWEEN ${placeholder(c.min)} AND ${placeholder(c.max)}`).join(' OR ')})`)
   if (q.since) parts.push(`request_received_at >= CAST(${placeholder(micro(q.since))} AS TIMESTAMP)`)
   if (q.until) parts.push(`request_received_at < CAST(${placeholder(micro(q.until))} AS TIMESTAMP)`)
   if (q.uriContains !== undefined) parts.push(`contains(request_uri, ${placeholder(q.uriContains)})`)
-  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params }
+  if (q.userPrefix !== undefined) parts.push(`starts_with(username, ${placeholder(q.userPrefix)})`)
+  if (q.anyOf) {
+    const alternatives = q.anyOf.map((sub) => conditions(sub, params)).map((c) => (c.length === 0 ? 'true' : `(${c.join(' AND ')})`))
+    parts.push(alternatives.length === 0 ? 'false' : `(${alternatives.join(' OR ')})`)
+  }
+  return parts
 }

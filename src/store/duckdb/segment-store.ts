@@ -18,7 +18,7 @@ import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AppendResult, AuditStore, ChainLink, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, VerifyReport } from '../types.js'
+import type { AppendResult, AuditStore, ChainLink, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
 import { buildWhere, type SqlParam } from './query-sql.js'
 
 const TS = (expr: string) =>
@@ -86,6 +86,18 @@ const PROBLEM_SQL = `CASE
 const ROW_TEXT = `concat_ws(chr(31), ${COLUMNS.map(([n, t]) => (t.endsWith('[]') ? `coalesce(array_to_string(list_transform("${n}", x -> replace(x, chr(30), chr(30)||chr(30))), chr(30)), chr(0))` : `coalesce(CAST("${n}" AS VARCHAR), chr(0))`)).join(', ')})`
 
 const SEGMENT_DIGITS = 10
+
+const TOP_EXPR: Record<TopField, string> = {
+  user: "coalesce(username, '(unauthenticated)')",
+  verb: 'verb',
+  resource: "CASE WHEN resource = '' THEN split_part(request_uri, '?', 1) ELSE resource || CASE WHEN subresource <> '' THEN '/' || subresource ELSE '' END || CASE WHEN api_group <> '' THEN '.' || api_group ELSE '' END END",
+  endpoint: 'request_uri',
+  'source-ip': 'unnest(source_ips)',
+  code: "coalesce(CAST(code AS VARCHAR), '(none)')",
+  'user-agent': "coalesce(user_agent, '')",
+  namespace: '"namespace"',
+  cluster: '"cluster"',
+}
 
 function sqlString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`
@@ -260,6 +272,18 @@ export class DuckDbSegmentStore implements AuditStore {
     const { where, params } = buildWhere(q)
     const [row] = await this.all<{ n: string }>(`SELECT count(*) n FROM ${from} ${where}`, params)
     return Number(row!.n)
+  }
+
+  async top(field: TopField, q: EventQuery, limit: number): Promise<Array<{ value: string; count: number }>> {
+    const from = this.source()
+    if (!from) return []
+    const { where, params } = buildWhere(q)
+    const expr = TOP_EXPR[field]
+    const rows = await this.all<{ value: string | null; n: string }>(
+      `SELECT ${expr} AS value, count(*) n FROM ${from} ${where} GROUP BY ALL ORDER BY n DESC, value LIMIT ${Math.max(1, Math.floor(limit))}`,
+      params,
+    )
+    return rows.map((r) => ({ value: r.value ?? '', count: Number(r.n) }))
   }
 
   async verify(): Promise<VerifyReport> {

@@ -1,0 +1,4 @@
+/**
+ * @module Answers to the questions people ask of audit logs: named presets over the store.
+ */
+export { QUERY_PRESETS, findPreset, withPreset, privilegedReasons, isExternalIP, type QueryPreset } from './presets.js'

@@ -1,0 +1,192 @@
+/**
+ * @module The questions of the audit guide (seed 002), as named queries — each "done right"
+ * where the guide's jq is wrong. A preset is a store-side `EventQuery` (fast, indexed columns)
+ * plus, where the question depends on a body or on address ranges, a check of each event.
+ */
+import { BlockList, isIP } from 'node:net'
+import type { AuditEvent } from '../model/index.js'
+import type { EventQuery } from '../store/index.js'
+
+export interface QueryPreset {
+  name: string
+  question: string
+  query: EventQuery
+  /** Applied to every event the store returns for `query`. */
+  accept?: (e: AuditEvent) => boolean
+  /** The guide's jq filter; `jqIsRight` says whether the preset must select exactly what it does. */
+  seedJq: string
+  jqIsRight: boolean
+  /** What the guide's jq gets wrong, when it does. */
+  fixes?: string
+}
+
+const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection']
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** The pod spec inside a Pod, a workload's template, or a CronJob's job template. */
+function podSpecOf(body: unknown): Obj | undefined {
+  if (!isObj(body)) return undefined
+  const spec = body['spec']
+  if (!isObj(spec)) return undefined
+  if (body['kind'] === 'Pod') return spec
+  const template = isObj(spec['template']) ? spec['template'] : isObj(spec['jobTemplate']) && isObj((spec['jobTemplate'] as Obj)['spec']) ? (((spec['jobTemplate'] as Obj)['spec'] as Obj)['template'] as Obj | undefined) : undefined
+  return isObj(template) && isObj(template['spec']) ? (template['spec'] as Obj) : undefined
+}
+
+/** Privileged, host namespaces or hostPath in any container, init container or ephemeral container. */
+export function privilegedReasons(body: unknown): string[] {
+  const spec = podSpecOf(body)
+  if (!spec) return []
+  const reasons: string[] = []
+  for (const ns of ['hostNetwork', 'hostPID', 'hostIPC']) if (spec[ns] === true) reasons.push(ns)
+  for (const list of ['containers', 'initContainers', 'ephemeralContainers']) {
+    const containers = spec[list]
+    if (!Array.isArray(containers)) continue
+    for (const c of containers) if (isObj(c) && isObj(c['securityContext']) && (c['securityContext'] as Obj)['privileged'] === true) reasons.push(`privileged ${list === 'containers' ? 'container' : list.slice(0, -1)} ${String(c['name'] ?? '')}`.trim())
+  }
+  const volumes = spec['volumes']
+  if (Array.isArray(volumes)) for (const v of volumes) if (isObj(v) && isObj(v['hostPath'])) reasons.push(`hostPath ${String((v['hostPath'] as Obj)['path'] ?? '')}`)
+  return reasons
+}
+
+/** Addresses that are not "external": RFC 1918, loopback, link-local, CGNAT, IPv6 ULA and link-local. */
+const INTERNAL = new BlockList()
+for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['169.254.0.0', 16], ['100.64.0.0', 10], ['0.0.0.0', 8]] as const)
+  INTERNAL.addSubnet(net, bits, 'ipv4')
+for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::', 128]] as const) INTERNAL.addSubnet(net, bits, 'ipv6')
+
+export function isExternalIP(ip: string): boolean {
+  const family = isIP(ip)
+  if (family === 0) return false
+  if (family === 6 && ip.toLowerCase().startsWith('::ffff:')) return isExternalIP(ip.slice(7))
+  return !INTERNAL.check(ip, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** A TokenReview answered "not authenticated" (Go omits `authenticated: false`; `error` says why). Needs RequestResponse-level events. */
+function tokenReviewFailed(e: AuditEvent): boolean {
+  const resp = e.responseObject
+  return e.verb === 'create' && isObj(resp) && isObj(resp['status']) && (resp['status'] as Obj)['authenticated'] !== true
+}
+
+export const QUERY_PRESETS: readonly QueryPreset[] = [
+  {
+    name: 'secret-access',
+    question: 'every request on Secrets',
+    query: { resources: [{ apiGroup: '', resource: 'secrets' }] },
+    seedJq: 'select(.objectRef.resource=="secrets")',
+    jqIsRight: true,
+  },
+  {
+    name: 'failed-auth',
+    question: 'failed authentications: 401s at any stage, and TokenReviews that rejected a token',
+    query: { anyOf: [{ codes: [{ min: 401, max: 401 }] }, { resources: [{ apiGroup: 'authentication.k8s.io', resource: 'tokenreviews' }] }] },
+    accept: (e) => e.responseStatus?.code === 401 || tokenReviewFailed(e),
+    seedJq: 'select(.responseStatus.code >= 400 and .objectRef.resource=="tokenreviews")',
+    jqIsRight: false,
+    fixes: 'a failed login is a 401 (emitted at ResponseStarted, with no user); a TokenReview that rejects a token answers 201 without status.authenticated (and with status.error), never >= 400',
+  },
+  {
+    name: 'exec',
+    question: 'interactive access to pods: exec, attach, port-forward',
+    query: { resources: ['exec', 'attach', 'portforward'].map((s) => ({ apiGroup: '', resource: 'pods', subresource: s })), verbs: ['create', 'get'] },
+    seedJq: 'select(.objectRef.subresource=="exec" or .objectRef.subresource=="attach")',
+    jqIsRight: false,
+    fixes: 'port-forward was missing; both verbs count (kubectl >= 1.30 uses WebSockets: verb get)',
+  },
+  {
+    name: 'privileged-pods',
+    question: 'pods and pod templates that are privileged or use host namespaces or hostPath',
+    query: {
+      verbs: ['create', 'update'],
+      resources: [
+        { apiGroup: '', resource: 'pods', subresource: '' },
+        ...['deployments', 'daemonsets', 'statefulsets', 'replicasets'].map((r) => ({ apiGroup: 'apps', resource: r, subresource: '' })),
+        ...['jobs', 'cronjobs'].map((r) => ({ apiGroup: 'batch', resource: r, subresource: '' })),
+      ],
+    },
+    accept: (e) => privilegedReasons(e.requestObject).length > 0,
+    seedJq: 'select(.verb=="create" and .objectRef.resource=="pods") | select(.requestObject.spec.containers[].securityContext.privileged==true)',
+    jqIsRight: false,
+    fixes: 'also hostNetwork/hostPID/hostIPC/hostPath, init and ephemeral containers, updates, and workload pod templates; the jq errors on pods without securityContext',
+  },
+  {
+    name: 'rbac-changes',
+    question: 'changes to Roles, ClusterRoles and their bindings',
+    query: { apiGroup: 'rbac.authorization.k8s.io', verbs: WRITE_VERBS },
+    seedJq: 'select(.objectRef.apiGroup=="rbac.authorization.k8s.io" and (.verb=="create" or .verb=="update" or .verb=="delete"))',
+    jqIsRight: false,
+    fixes: 'patch (kubectl apply, edit) and deletecollection were missing',
+  },
+  {
+    name: 'sensitive-resources',
+    question: 'every request on Secrets, ServiceAccounts and RBAC objects',
+    query: { resources: [{ apiGroup: '', resource: 'secrets' }, { apiGroup: '', resource: 'serviceaccounts' }, { apiGroup: 'rbac.authorization.k8s.io', resource: '*' }] },
+    seedJq: 'select(.objectRef.resource=="secrets" or .objectRef.resource=="serviceaccounts" or (.objectRef.apiGroup=="rbac.authorization.k8s.io"))',
+    jqIsRight: true,
+  },
+  {
+    name: 'networkpolicy-deletions',
+    question: 'NetworkPolicies deleted',
+    query: { verbs: ['delete', 'deletecollection'], resources: [{ apiGroup: 'networking.k8s.io', resource: 'networkpolicies' }] },
+    seedJq: 'select(.verb=="delete" and .objectRef.resource=="networkpolicies")',
+    jqIsRight: false,
+    fixes: 'deletecollection also deletes NetworkPolicies',
+  },
+  {
+    name: 'sa-token-creation',
+    question: 'service-account tokens issued (TokenRequest)',
+    query: { verbs: ['create'], resources: [{ apiGroup: '', resource: 'serviceaccounts', subresource: 'token' }] },
+    seedJq: 'select(.verb=="create" and .objectRef.resource=="serviceaccounts/token")',
+    jqIsRight: false,
+    fixes: 'objectRef.resource is "serviceaccounts" and the subresource "token" is a separate field: the jq matches nothing',
+  },
+  {
+    name: 'writes',
+    question: 'every write',
+    query: { verbs: WRITE_VERBS },
+    seedJq: 'select(.verb=="create" or .verb=="update" or .verb=="delete" or .verb=="patch")',
+    jqIsRight: false,
+    fixes: 'deletecollection was missing',
+  },
+  {
+    name: 'service-accounts',
+    question: 'requests made by service accounts',
+    query: { userPrefix: 'system:serviceaccount:' },
+    seedJq: 'select(.user.username | startswith("system:serviceaccount:"))',
+    jqIsRight: true,
+  },
+  {
+    name: 'external-ips',
+    question: 'requests from any address outside private, loopback, link-local and CGNAT ranges',
+    query: {},
+    accept: (e) => (e.sourceIPs ?? []).some(isExternalIP),
+    seedJq: 'select(.sourceIPs[0] | startswith("10.") or startswith("192.168.") | not)',
+    jqIsRight: false,
+    fixes: 'checks every source IP, and knows 172.16/12, loopback, link-local, 100.64/10 and IPv6 private ranges (the jq calls 127.0.0.1 external)',
+  },
+]
+
+export function findPreset(name: string): QueryPreset | undefined {
+  return QUERY_PRESETS.find((p) => p.name === name)
+}
+
+/** Combines a preset with the user's own filters (both must hold). */
+export function withPreset(user: EventQuery, preset: QueryPreset): EventQuery {
+  const merged: EventQuery = { ...preset.query, ...user }
+  for (const key of ['verbs', 'resources', 'codes', 'users', 'groups'] as const) {
+    const a = preset.query[key] as unknown[] | undefined
+    const b = user[key] as unknown[] | undefined
+    if (a && b) {
+      // both constrain the same field: keep what both allow
+      const allowed = new Set(a.map(canonical))
+      ;(merged as Record<string, unknown>)[key] = b.filter((x) => allowed.has(canonical(x)))
+    }
+  }
+  return merged
+}
+
+function canonical(x: unknown): string {
+  return isObj(x) ? JSON.stringify(x, Object.keys(x).sort()) : JSON.stringify(x)
+}
