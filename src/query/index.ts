@@ -2,3 +2,5 @@
  * @module Answers to the questions people ask of audit logs: named presets over the store.
  */
 export { QUERY_PRESETS, findPreset, withPreset, privilegedReasons, isExternalIP, type QueryPreset } from './presets.js'
+export { compileWhere, WhereInvalidError } from './where.js'
+export { diffObjects, formatChange, type FieldChange } from './object-diff.js'

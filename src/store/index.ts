@@ -3,6 +3,7 @@
  * the data directory.
  */
 import { DuckDbSegmentStore, type OpenOptions } from './duckdb/segment-store.js'
+export { EVENT_COLUMNS } from './duckdb/segment-store.js'
 import type { AuditStore } from './types.js'
 
 export type * from './types.js'

@@ -13,6 +13,8 @@ import importLogs from './import.js'
 import query from './query.js'
 import who from './who.js'
 import top from './top.js'
+import history from './history.js'
+import sql from './sql.js'
 import verify from './verify.js'
 import prune from './prune.js'
 
@@ -26,7 +28,9 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   importLogs as CommandDefinition<never>,
   query as CommandDefinition<never>,
   who as CommandDefinition<never>,
+  history as CommandDefinition<never>,
   top as CommandDefinition<never>,
+  sql as CommandDefinition<never>,
   verify as CommandDefinition<never>,
   prune as CommandDefinition<never>,
 ]

@@ -5,11 +5,12 @@ import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { OUTPUT_FORMATS, renderEvents, type OutputFormat } from '../event-output.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
 import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
-import { findPreset, QUERY_PRESETS, withPreset } from '../../query/index.js'
+import { compileWhere, findPreset, QUERY_PRESETS, withPreset } from '../../query/index.js'
 import { UsageError } from '../../core/errors.js'
 
 interface QueryOptions extends FilterOptions {
   preset?: string
+  where?: string
   output: OutputFormat
   sort: 'newest' | 'oldest'
   dataDir?: string
@@ -37,6 +38,7 @@ export default defineCommand<QueryOptions>({
   options: [
     { flags: '--preset <name>', description: `a named question: ${QUERY_PRESETS.map((p) => p.name).join(', ')}` },
     ...FILTER_OPTIONS,
+    { flags: '--where <cel>', description: 'a CEL expression over the event, e.g. \'objectRef.resource == "secrets" && user.username.startsWith("system:serviceaccount:")\'' },
     { flags: '--limit <n>', description: 'at most this many events', default: '100' },
     { flags: '-o, --output <format>', description: OUTPUT_FORMATS.join('|') + ' (ndjson prints each event as stored)', default: 'table', choices: OUTPUT_FORMATS },
     { flags: '--sort <order>', description: 'newest or oldest first', default: 'newest', choices: ['newest', 'oldest'] },
@@ -52,6 +54,11 @@ export default defineCommand<QueryOptions>({
   async handler(_args, opts, ctx) {
     const filters = parseFilters(opts)
     let { query, accept } = filters
+    if (opts.where !== undefined) {
+      const where = compileWhere(opts.where)
+      const own = accept
+      accept = own ? (e) => own(e) && where(e.event) : (e) => where(e.event)
+    }
     if (opts.preset !== undefined) {
       const preset = findPreset(opts.preset)
       if (!preset) throw new UsageError(`unknown preset "${opts.preset}"`, `Presets: ${QUERY_PRESETS.map((p) => p.name).join(', ')}.`)

@@ -145,3 +145,56 @@ describe('import reliability', () => {
     expect((await run(['verify', '--data-dir', dir])).code).toBe(0)
   })
 })
+
+describe('kubetrail top / history / sql / query --preset --where', () => {
+  const dir = newStore()
+  const ready = run(['import', fixture('full/audit.log'), '--data-dir', dir])
+
+  it('top --by counts like sort | uniq -c', async () => {
+    await ready
+    const rows = JSON.parse((await run(['top', '--by', 'verb', '--json', '--data-dir', dir])).out) as Array<{ value: string; count: number }>
+    const verbs = readFileSync(fixture('full/audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { verb: string }).verb)
+    for (const r of rows) expect(r.count).toBe(verbs.filter((v) => v === r.value).length)
+    expect(rows[0]!.count).toBeGreaterThanOrEqual(rows[1]!.count)
+  })
+
+  it('history shows every change to one object, with diffs where bodies were logged', async () => {
+    await ready
+    const r = await run(['history', 'deployment/webapp', '-n', 'production', '--data-dir', dir])
+    const lines = r.out.trim().split('\n')
+    expect(lines[0]).toMatch(/create by alice@example\.com from 127\.0\.0\.1: 201$/)
+    expect(r.out).toContain('~ spec.template.spec.containers[0].image: "nginx:1.25" → "nginx:1.26"')
+    expect(lines.at(-1)).toMatch(/delete by alice@example\.com .*: 200$/)
+  })
+
+  it('sql is read-only and sandboxed', async () => {
+    await ready
+    const r = JSON.parse((await run(['sql', "SELECT username, count(*) AS n FROM events WHERE verb = 'delete' AND code < 400 GROUP BY 1 ORDER BY 1", '--json', '--data-dir', dir])).out) as Array<{ username: string; n: number }>
+    expect(r.map((x) => x.username)).toContain('bob@example.com')
+    const escape = await run(['sql', "SELECT * FROM read_csv('/etc/passwd')", '--data-dir', dir])
+    expect(escape.err).toMatch(/Permission Error[^]*\[KT_SQL_ERROR\]/)
+    const write = await run(['sql', "COPY (SELECT 1) TO '/tmp/kubetrail-should-not-exist.csv'", '--data-dir', dir])
+    expect(write.err).toMatch(/\[KT_SQL_ERROR\]/)
+    expect(existsSync('/tmp/kubetrail-should-not-exist.csv')).toBe(false)
+  })
+
+  it('--where takes CEL and reports a syntax error with its position', async () => {
+    await ready
+    const out = (await run(['query', '--where', 'objectRef.resource == "secrets" && user.username.startsWith("system:serviceaccount:")', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
+    expect(out.length).toBe(4)
+    expect(out.every((l) => JSON.parse(l).user.username === 'system:serviceaccount:ci:deployer')).toBe(true)
+    const bad = await run(['query', '--where', 'verb == ', '--data-dir', dir])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toMatch(/--where is not a valid CEL expression:\nUnexpected token: EOF\n\n>    1 \| verb == \n +\^/)
+  })
+
+  it('--preset combines with filters; an unknown preset is a usage error', async () => {
+    await ready
+    const r = (await run(['query', '--preset', 'rbac-changes', '--user', 'admin', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
+    expect(r.length).toBeGreaterThan(0)
+    expect(r.every((l) => JSON.parse(l).user.username === 'admin' && JSON.parse(l).objectRef.apiGroup === 'rbac.authorization.k8s.io')).toBe(true)
+    const unknown = await run(['query', '--preset', 'everything', '--data-dir', dir])
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toMatch(/unknown preset "everything"/)
+  })
+})

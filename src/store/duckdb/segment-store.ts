@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
+import { KubetrailError } from '../../core/errors.js'
 import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
@@ -24,7 +25,7 @@ import { buildWhere, type SqlParam } from './query-sql.js'
 const TS = (expr: string) =>
   `coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ'))`
 
-/** Flattened columns, in stored (and hashed) order, from `t` = the event parsed once by json_transform. */
+/** Flattened columns, in stored (and hashed) order (documented in docs/store.md), from `t` = the event parsed once by json_transform. */
 const COLUMNS: Array<[name: string, type: string, expr: string]> = [
   ['cluster', 'VARCHAR', '$cluster'],
   ['audit_id', 'VARCHAR', 't.auditID'],
@@ -286,6 +287,35 @@ export class DuckDbSegmentStore implements AuditStore {
     return rows.map((r) => ({ value: r.value ?? '', count: Number(r.n) }))
   }
 
+  async sql(statement: string): Promise<{ columns: string[]; rows: unknown[][] }> {
+    // A sandbox per statement: it sees the events view and nothing else of the file system, and
+    // cannot re-enable access (lock_configuration).
+    const db = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '1GB' })
+    const c = await db.connect()
+    try {
+      const files = this.liveBatches().map((l) => this.segmentPath(l.segment!))
+      await c.run(`SET allowed_directories=[${sqlString(join(this.dir, 'segments') + '/')}]`)
+      await c.run('SET enable_external_access=false')
+      await c.run('SET lock_configuration=true')
+      const cols = COLUMNS.map(([n]) => `"${n}"`).join(', ')
+      await c.run(
+        files.length > 0
+          ? `CREATE VIEW events AS SELECT ${cols} FROM read_parquet(${fileList(files)})`
+          : `CREATE VIEW events AS SELECT ${COLUMNS.map(([n, t]) => `NULL::${t} AS "${n}"`).join(', ')} WHERE false`,
+      )
+      let reader
+      try {
+        reader = await c.runAndReadAll(statement)
+      } catch (error) {
+        throw new KubetrailError('KT_SQL_ERROR', (error as Error).message, { hint: 'The table is `events`; `kubetrail sql --columns` lists its columns. Only reading is allowed.' })
+      }
+      return { columns: reader.columnNames(), rows: reader.getRowsJson() as unknown[][] }
+    } finally {
+      c.closeSync()
+      db.closeSync()
+    }
+  }
+
   async verify(): Promise<VerifyReport> {
     const links = this.links()
     const problems: VerifyReport['problems'] = []
@@ -362,3 +392,6 @@ function preciseReason(json: string, sqlReason: string): string {
   const problem = checkAuditEvent(value)
   return problem ? describeProblem(value, problem) : sqlReason
 }
+
+/** The `events` view's columns and types, for `kubetrail sql --columns`. */
+export const EVENT_COLUMNS: ReadonlyArray<{ name: string; type: string }> = COLUMNS.map(([name, type]) => ({ name, type }))
