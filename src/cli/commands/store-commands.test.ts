@@ -185,7 +185,7 @@ describe('kubetrail top / history / sql / query --preset --where', () => {
     expect(out.every((l) => JSON.parse(l).user.username === 'system:serviceaccount:ci:deployer')).toBe(true)
     const bad = await run(['query', '--where', 'verb == ', '--data-dir', dir])
     expect(bad.code).toBe(2)
-    expect(bad.err).toMatch(/--where is not a valid CEL expression:\nUnexpected token: EOF\n\n>    1 \| verb == \n +\^/)
+    expect(bad.err).toMatch(/--where is not a valid CEL expression:\nUnexpected token: EOF\n\n> {4}1 \| verb == \n +\^/)
   })
 
   it('--preset combines with filters; an unknown preset is a usage error', async () => {
