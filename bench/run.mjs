@@ -13,6 +13,7 @@ import { benchRead } from './read.mjs'
 import { benchPolicyEval } from './policy-eval.mjs'
 import { benchSimulate } from './simulate.mjs'
 import { benchMemory } from './memory.mjs'
+import { benchStore } from './store.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const shared = process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared')
@@ -36,4 +37,5 @@ results.read = await benchRead(file)
 results.policyEval = await benchPolicyEval(resolve(root, 'examples/policies/comprehensive.yaml'))
 results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/comprehensive.yaml'))
 results.memory = await benchMemory(file)
+results.store = await benchStore(file)
 console.log('\n' + JSON.stringify(results, null, 2))

@@ -2,12 +2,16 @@
 // `npm run demo`: the policy tools on the bundled example data, one command after another,
 // each shown with the command line a user would type.
 import { spawnSync } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const cli = resolve(root, 'dist/cli/main.js')
 const log = 'examples/logs/full-requestresponse.audit.log.gz'
+// a fresh store for the demo, so it can be run again and again
+const dataDir = '.tmp/demo-data'
+rmSync(resolve(root, dataDir), { recursive: true, force: true })
 
 const steps = [
   ['policy', 'check', 'examples/policies/comprehensive.yaml'],
@@ -16,6 +20,12 @@ const steps = [
   ['policy', 'explain', 'examples/policies/comprehensive.yaml', '--requests', 'examples/requests.ndjson'],
   ['policy', 'simulate', 'examples/policies/low-write.yaml', log],
   ['policy', 'diff', 'examples/policies/minimal.yaml', 'examples/policies/comprehensive.yaml', log],
+  ['import', log, '--data-dir', dataDir],
+  ['who', 'delete', 'deployment/novelapp', '-n', 'production', '--data-dir', dataDir],
+  ['query', '--preset', 'privileged-pods', '--data-dir', dataDir],
+  ['top', '--by', 'user', '--code', '4xx', '--data-dir', dataDir],
+  ['history', 'deployment/webapp', '-n', 'production', '--data-dir', dataDir],
+  ['verify', '--data-dir', dataDir],
 ]
 
 let failed = 0

@@ -256,16 +256,35 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   async *query(q: EventQuery): AsyncIterable<StoredEvent> {
-    const from = this.source()
-    if (!from) return
+    const files = this.liveBatches().map((l) => this.segmentPath(l.segment!))
+    if (files.length === 0) return
     const { where, params } = buildWhere(q)
     const order = q.order === 'oldest' ? 'ASC' : 'DESC'
-    const limit = q.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(q.limit))}` : ''
-    const rows = await this.all<{ cluster: string; event: string }>(
-      `SELECT "cluster", event FROM ${from} ${where} ORDER BY request_received_at ${order}, stage_at ${order} ${limit}`,
+    const orderBy = `ORDER BY request_received_at ${order}, stage_at ${order}`
+    if (q.limit === undefined) {
+      const rows = await this.all<{ cluster: string; event: string }>(`SELECT "cluster", event FROM read_parquet(${fileList(files)}, filename = true) ${where} ${orderBy}`, params)
+      for (const r of rows) yield { cluster: r.cluster, raw: r.event, event: JSON.parse(r.event) as AuditEvent }
+      return
+    }
+    // Top-N in two steps: find the rows from the small columns, then read only their events
+    // (rows are stored in row_in_batch order, so the IN list prunes row groups).
+    const top = await this.all<{ filename: string; row_in_batch: string }>(
+      `SELECT filename, row_in_batch FROM read_parquet(${fileList(files)}, filename = true) ${where} ${orderBy} LIMIT ${Math.max(0, Math.floor(q.limit))}`,
       params,
     )
-    for (const r of rows) yield { cluster: r.cluster, raw: r.event, event: JSON.parse(r.event) as AuditEvent }
+    const byFile = new Map<string, string[]>()
+    for (const t of top) byFile.set(t.filename, [...(byFile.get(t.filename) ?? []), t.row_in_batch])
+    const events = new Map<string, { cluster: string; event: string }>()
+    for (const [file, rows] of byFile) {
+      const found = await this.all<{ row_in_batch: string; cluster: string; event: string }>(
+        `SELECT row_in_batch, "cluster", event FROM read_parquet(${sqlString(file)}) WHERE row_in_batch IN (${rows.join(', ')})`,
+      )
+      for (const f of found) events.set(`${file}\u0000${f.row_in_batch}`, f)
+    }
+    for (const t of top) {
+      const r = events.get(`${t.filename}\u0000${t.row_in_batch}`)
+      if (r) yield { cluster: r.cluster, raw: r.event, event: JSON.parse(r.event) as AuditEvent }
+    }
   }
 
   async count(q: EventQuery): Promise<number> {

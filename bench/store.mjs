@@ -1,0 +1,90 @@
+// The store: import rate next to a plain JSON.parse line loop (same file, same run), store size
+// against the raw log, peak RSS of the import, and latency of every query preset and `who`
+// (p50 of 5 runs) next to the guide's jq over the raw file.
+import { spawnSync } from 'node:child_process'
+import { createReadStream, mkdtempSync, readdirSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const cli = resolve(root, 'dist/cli/main.js')
+
+async function plainLoop(file) {
+  const t0 = performance.now()
+  let n = 0
+  let carry = ''
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const text = carry + chunk.toString('utf8')
+    let start = 0
+    let nl
+    while ((nl = text.indexOf('\n', start)) >= 0) {
+      if (nl > start) {
+        JSON.parse(text.slice(start, nl))
+        n++
+      }
+      start = nl + 1
+    }
+    carry = text.slice(start)
+  }
+  return { events: n, seconds: (performance.now() - t0) / 1000 }
+}
+
+function timeCli(args) {
+  const t0 = performance.now()
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 })
+  return { seconds: (performance.now() - t0) / 1000, status: r.status, stdout: r.stdout }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+export async function benchStore(file) {
+  const bytes = statSync(file).size
+  const dir = join(mkdtempSync(join(tmpdir(), 'kubetrail-bench-')), 'data')
+  const loop = await plainLoop(file)
+  // the import runs in its own process so its peak RSS is its own
+  const imp = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const { invoke } = await import(${JSON.stringify(resolve(root, 'dist/cli/program.js'))})
+    const { collectOutput } = await import(${JSON.stringify(resolve(root, 'dist/cli/command.js'))})
+    const t0 = performance.now()
+    const r = await invoke(['import', ${JSON.stringify(file)}, '--data-dir', ${JSON.stringify(dir)}], { stdin: process.stdin, cwd: process.cwd(), isTTY: false })
+    const out = await collectOutput(r.result)
+    console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000, maxRssKb: process.resourceUsage().maxRSS, out }))`], { encoding: 'utf8' })
+  const importRun = JSON.parse(imp.stdout.trim().split('\n').at(-1))
+  const segBytes = readdirSync(join(dir, 'segments')).reduce((n, f) => n + statSync(join(dir, 'segments', f)).size, 0)
+  const result = {
+    events: loop.events,
+    bytes,
+    plainLoop: { seconds: +loop.seconds.toFixed(2), eventsPerSec: Math.round(loop.events / loop.seconds) },
+    import: { seconds: +importRun.seconds.toFixed(2), eventsPerSec: Math.round(loop.events / importRun.seconds), mbPerSec: +(bytes / 1e6 / importRun.seconds).toFixed(1), peakRssMb: Math.round(importRun.maxRssKb / 1024) },
+    storeBytes: segBytes,
+    storeRatio: +(bytes / segBytes).toFixed(2),
+    queries: {},
+  }
+  result.import.vsPlainLoop = +(loop.seconds / importRun.seconds).toFixed(2)
+  console.log(`import: ${result.import.eventsPerSec.toLocaleString()} events/s, ${result.import.mbPerSec} MB/s (${result.import.vsPlainLoop}x the plain JSON.parse loop at ${result.plainLoop.eventsPerSec.toLocaleString()} events/s), peak RSS ${result.import.peakRssMb} MB`)
+  console.log(`store: ${(segBytes / 1e6).toFixed(1)} MB for ${(bytes / 1e6).toFixed(0)} MB of NDJSON = 1/${result.storeRatio}`)
+  const presets = ['secret-access', 'failed-auth', 'exec', 'privileged-pods', 'rbac-changes', 'sensitive-resources', 'networkpolicy-deletions', 'sa-token-creation', 'writes', 'service-accounts', 'external-ips']
+  const jq = { 'secret-access': 'select(.objectRef.resource=="secrets")', 'service-accounts': 'select(.user.username | startswith("system:serviceaccount:"))' }
+  for (const p of presets) {
+    const times = []
+    for (let i = 0; i < 5; i++) times.push(timeCli(['query', '--preset', p, '--limit', '100', '-o', 'json', '--data-dir', dir]).seconds)
+    result.queries[p] = { p50ms: Math.round(median(times) * 1000) }
+    console.log(`query --preset ${p.padEnd(24)} p50 ${result.queries[p].p50ms} ms (whole command, process start included)`)
+  }
+  const whoTimes = []
+  for (let i = 0; i < 5; i++) whoTimes.push(timeCli(['who', 'delete', 'deployments', '-n', 'payments', '--data-dir', dir]).seconds)
+  result.queries.who = { p50ms: Math.round(median(whoTimes) * 1000) }
+  console.log(`who delete deployments -n payments            p50 ${result.queries.who.p50ms} ms`)
+  for (const [p, filter] of Object.entries(jq)) {
+    const t0 = performance.now()
+    spawnSync('sh', ['-c', `jq -c '${filter}' < '${file}' > /dev/null`])
+    const s = (performance.now() - t0) / 1000
+    result.queries[p].jqSeconds = +s.toFixed(2)
+    result.queries[p].vsJq = Math.round((s * 1000) / result.queries[p].p50ms)
+    console.log(`jq '${filter}' over the raw file: ${s.toFixed(1)} s = ${result.queries[p].vsJq}x slower than the preset`)
+  }
+  return result
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchStore(process.argv[2])
