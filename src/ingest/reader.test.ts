@@ -191,3 +191,22 @@ describe('readAuditLog properties', () => {
     )
   })
 })
+
+describe('readAuditLog on broken files', () => {
+  it('a truncated gzip file keeps the events before the cut and reports where reading stopped', async () => {
+    const whole = gzipSync(readFileSync(run('full/audit.log')))
+    const f = tmpFile(whole.subarray(0, Math.floor(whole.length / 2)))
+    const { records, malformed } = await readAuditLogAll(f)
+    expect(records.length).toBeGreaterThan(100)
+    expect(records.length).toBeLessThan(1891)
+    expect(malformed.map((m) => m.reason).join('\n')).toMatch(/gzip data ends early \(truncated file\)/)
+  })
+
+  it('a file that is not an audit log is reported line by line, never thrown', async () => {
+    const f = tmpFile('# just some notes\nkey: value\n[1,2,3]\n')
+    const { records, malformed } = await readAuditLogAll(f)
+    expect(records).toEqual([])
+    expect(malformed.map((m) => m.line)).toEqual([1, 2, 3, 3, 3])
+    expect(malformed[2]!.reason).toMatch(/^\[0\]: /)
+  })
+})

@@ -90,6 +90,20 @@ export interface LineProblem {
   reason: string
 }
 
+/**
+ * Yields chunks until the stream ends or breaks (a truncated or corrupt gzip file, a read error):
+ * a broken stream is reported once, and what was read before it is kept.
+ */
+async function* readUntilBroken(stream: AsyncIterable<Buffer>, report: (reason: string) => void): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of stream) yield chunk
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException
+    const what = e.code === 'Z_BUF_ERROR' || /unexpected end of file/.test(e.message) ? 'the gzip data ends early (truncated file)' : e.message
+    report(`cannot read further: ${what}; the events before this point were read`)
+  }
+}
+
 export interface SplitResult {
   batches: AsyncGenerator<LineBatch>
 }
@@ -106,7 +120,7 @@ export async function* splitLines(
   let carry: Buffer | undefined
   let lineNo = 1
   let skippingLongLine = false
-  for await (const raw of stream) {
+  for await (const raw of readUntilBroken(stream, (reason) => onProblem({ line: lineNo, reason }))) {
     const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array)
     const lastNewline = chunk.lastIndexOf(10)
     if (lastNewline < 0) {
