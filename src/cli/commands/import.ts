@@ -62,7 +62,8 @@ export function expandInputs(args: readonly string[], cwd: string): string[] {
   return out
 }
 
-function progressReporter(ctx: CommandContext, totalBytes: number): (events: number, files: number, bytes: number) => void {
+/** A progress line: percentage and ETA when the total is known (plain files), else bytes and rate. */
+function progressReporter(ctx: CommandContext, totalBytes: number | undefined): (events: number, files: number, bytes: number) => void {
   const started = Date.now()
   let last = 0
   return (events, files, bytes) => {
@@ -72,9 +73,12 @@ function progressReporter(ctx: CommandContext, totalBytes: number): (events: num
     last = now
     const secs = (now - started) / 1000
     const rate = events / Math.max(secs, 0.001)
-    const eta = bytes > 0 && totalBytes > bytes ? ((totalBytes - bytes) / (bytes / secs)).toFixed(0) : '?'
-    const pct = totalBytes > 0 ? ((bytes / totalBytes) * 100).toFixed(1) : '?'
-    ctx.progress(`importing: ${pct}% ${(bytes / 1e6).toFixed(0)}/${(totalBytes / 1e6).toFixed(0)} MB, ${events.toLocaleString('en-US')} events, ${Math.round(rate).toLocaleString('en-US')} events/s, ETA ${eta} s, file ${files}`)
+    const mbps = (bytes / 1e6 / Math.max(secs, 0.001)).toFixed(1)
+    const head = totalBytes
+      ? `${Math.min(99.9, (bytes / totalBytes) * 100).toFixed(1)}% ${(bytes / 1e6).toFixed(0)}/${(totalBytes / 1e6).toFixed(0)} MB`
+      : `${(bytes / 1e6).toFixed(0)} MB`
+    const eta = totalBytes && bytes > 0 ? `, ETA ${Math.max(0, (totalBytes - bytes) / (bytes / secs)).toFixed(0)} s` : ''
+    ctx.progress(`importing: ${head}, ${mbps} MB/s, ${events.toLocaleString('en-US')} events, ${Math.round(rate).toLocaleString('en-US')} events/s${eta}, file ${files}`)
   }
 }
 
@@ -97,7 +101,9 @@ export default defineCommand<ImportOptions>({
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer, not "${opts.batchSize}"`)
     if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/.test(opts.cluster)) throw new UsageError(`--cluster "${opts.cluster}": use letters, digits, ".", "_" and "-"`)
     const files = expandInputs(args, ctx.cwd)
-    const totalBytes = files.reduce((n, f) => n + (f === '-' ? 0 : statSync(f).size), 0)
+    // the total is only known for plain files (stdin and gzip sizes are not what is read)
+    const plain = files.every((f) => f !== '-' && !f.endsWith('.gz'))
+    const totalBytes = plain ? files.reduce((n, f) => n + statSync(f).size, 0) : undefined
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd), { write: true })
     const malformed: MalformedLine[] = []
     const onMalformed = (m: MalformedLine) => malformed.push(m)
@@ -119,11 +125,13 @@ export default defineCommand<ImportOptions>({
       for (const [i, file] of files.entries()) {
         for await (const batch of readRawEvents(file, { stdin: ctx.stdin, onMalformed })) {
           read += batch.length
-          for (const e of batch) pending.push(e)
+          for (const e of batch) {
+            pending.push(e)
+            doneBytes += e.json.length + 1
+          }
           if (pending.length >= batchSize) await flush()
           progress(read, i + 1, doneBytes)
         }
-        doneBytes += file === '-' ? 0 : statSync(file).size
       }
       await flush()
     } finally {
