@@ -2,33 +2,14 @@
 // against the raw log, peak RSS of the import, and latency of every query preset and `who`
 // (p50 of 5 runs) next to the guide's jq over the raw file.
 import { spawnSync } from 'node:child_process'
-import { createReadStream, mkdtempSync, readdirSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { plainJsonParseLoop } from './read.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const cli = resolve(root, 'dist/cli/main.js')
-
-async function plainLoop(file) {
-  const t0 = performance.now()
-  let n = 0
-  let carry = ''
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    const text = carry + chunk.toString('utf8')
-    let start = 0
-    let nl
-    while ((nl = text.indexOf('\n', start)) >= 0) {
-      if (nl > start) {
-        JSON.parse(text.slice(start, nl))
-        n++
-      }
-      start = nl + 1
-    }
-    carry = text.slice(start)
-  }
-  return { events: n, seconds: (performance.now() - t0) / 1000 }
-}
 
 function timeCli(args) {
   const t0 = performance.now()
@@ -41,7 +22,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 export async function benchStore(file) {
   const bytes = statSync(file).size
   const dir = join(mkdtempSync(join(tmpdir(), 'kubetrail-bench-')), 'data')
-  const loop = await plainLoop(file)
+  const t0 = performance.now()
+  const loop = { events: await plainJsonParseLoop(file) }
+  loop.seconds = (performance.now() - t0) / 1000
   // the import runs in its own process so its peak RSS is its own
   const imp = spawnSync(process.execPath, ['--input-type=module', '-e', `
     const { invoke } = await import(${JSON.stringify(resolve(root, 'dist/cli/program.js'))})

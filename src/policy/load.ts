@@ -278,11 +278,10 @@ export function loadPolicyText(text: string, file: string, options: LoadOptions 
   if (isMap(root)) checkVersionAndKind(policy, decoder, root, version, out, file)
   if (out.fatal.length === 0 && isMap(root)) {
     for (const e of validatePolicy(policy, version)) {
-      const { node, exact } = nodeAt(root, e.path)
-      const issue = decoder.at(node as YamlNode, e.field, `${e.body}${exact ? '' : ''}`)
-      issue.message = explainValidation(formatValidationError(e), e.body)
-      issue.field = undefined
-      out.fatal.push(issue)
+      // the node the error is about, or the nearest one that exists (e.g. the rule lacking a level)
+      const { node } = nodeAt(root, e.path)
+      const issue = decoder.at(node as YamlNode, e.field, explainValidation(formatValidationError(e), e.body))
+      out.fatal.push({ ...issue, field: undefined })
     }
     if ((policy.rules ?? []).length === 0)
       out.fatal.push({ file, line: 1, column: 1, field: 'rules', message: 'the policy has no rules (kube-apiserver: "loaded illegal policy with 0 rules" and does not start)' })
@@ -320,9 +319,4 @@ export async function loadPolicyFile(path: string, options: LoadOptions = {}): P
     throw new FileReadError(path, error)
   }
   return loadPolicyText(decodeText(bytes, path), path, options)
-}
-
-/** For already-decoded policies (tests, JSON): validation only, as `ValidatePolicy` does. */
-export function policyFromObject(value: unknown): Policy {
-  return value as Policy
 }
