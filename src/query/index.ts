@@ -4,3 +4,4 @@
 export { QUERY_PRESETS, findPreset, withPreset, privilegedReasons, isExternalIP, type QueryPreset } from './presets.js'
 export { compileWhere, WhereInvalidError } from './where.js'
 export { diffObjects, formatChange, type FieldChange } from './object-diff.js'
+export { oneEventPerRequest } from './requests.js'

@@ -6,8 +6,7 @@ import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName } from '../../model/index.js'
 import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
-import { diffObjects, formatChange } from '../../query/index.js'
-import { oneEventPerRequest } from './who.js'
+import { diffObjects, formatChange, oneEventPerRequest } from '../../query/index.js'
 
 interface HistoryOptions {
   namespace?: string

@@ -7,6 +7,7 @@ import { table } from '../format.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName, type AuditEvent } from '../../model/index.js'
 import { openStore, resolveDataDir, type EventQuery, type StoredEvent } from '../../store/index.js'
+import { oneEventPerRequest } from '../../query/index.js'
 import { parseWhen } from '../query-options.js'
 
 interface WhoOptions {
@@ -15,18 +16,6 @@ interface WhoOptions {
   since?: string
   json?: boolean
   dataDir?: string
-}
-
-/** Requests, not stage events: the event that carries the outcome of each auditID. */
-export function oneEventPerRequest(events: readonly StoredEvent[]): StoredEvent[] {
-  const rank: Record<string, number> = { ResponseComplete: 3, Panic: 3, ResponseStarted: 2, RequestReceived: 1 }
-  const best = new Map<string, StoredEvent>()
-  for (const e of events) {
-    const key = `${e.cluster}\u0000${e.event.auditID}\u0000${e.event.requestReceivedTimestamp}`
-    const cur = best.get(key)
-    if (!cur || (rank[e.event.stage] ?? 0) > (rank[cur.event.stage] ?? 0)) best.set(key, e)
-  }
-  return [...best.values()]
 }
 
 function result(e: AuditEvent): string {
