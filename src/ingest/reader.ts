@@ -22,7 +22,7 @@ export function formatMalformed(m: MalformedLine): string {
 
 export interface ReadOptions {
   stdin?: Readable
-  /** `head` leaves the request/response bodies unparsed until asked for (default `full`). */
+  /** `head` leaves the request/response bodies and the annotations unparsed until asked for (default `full`). */
   mode?: 'full' | 'head'
   onMalformed?: (m: MalformedLine) => void
   /** Read only this byte range of a plain file (line numbers are then relative to it). */

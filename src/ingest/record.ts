@@ -1,5 +1,5 @@
 /**
- * @module One event read from a log, with its bodies parsed only when asked for.
+ * @module One event read from a log, with its bodies (and annotations) parsed only when asked for.
  *
  * The apiserver's JSON encoder writes an Event's top-level fields in a fixed order, with the
  * two potentially huge bodies (`requestObject`, `responseObject`) together just before the
@@ -13,6 +13,7 @@ import type { AuditEvent } from '../model/index.js'
 const REQUEST_KEY = ',"requestObject":'
 const RESPONSE_KEY = ',"responseObject":'
 const TAIL_KEY = ',"requestReceivedTimestamp":'
+const ANNOTATIONS_KEY = ',"annotations":'
 
 export type BodyField = 'requestObject' | 'responseObject'
 
@@ -25,7 +26,7 @@ export interface RawEvent {
 
 export class AuditRecord {
   constructor(
-    /** The event; in head mode without `requestObject`/`responseObject`. */
+    /** The event; in head mode without `requestObject`/`responseObject`/`annotations`. */
     readonly event: AuditEvent,
     readonly file: string,
     /** 1-based line of the event (of its EventList document for webhook bodies). */
@@ -69,28 +70,42 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Parses everything but the bodies; falls back to a full parse whenever the cut is not certain. */
+/**
+ * Parses everything but the bodies and the annotations (the last field); falls back to a full
+ * parse whenever a cut is not certain.
+ */
 export function parseHead(line: string): HeadParse {
   const req = line.indexOf(REQUEST_KEY)
   const resp = line.indexOf(RESPONSE_KEY, req < 0 ? 0 : req)
   const cut = req >= 0 ? req : resp
-  const tail = cut < 0 ? -1 : line.lastIndexOf(TAIL_KEY)
-  if (cut < 0 || tail < cut) return parseFull(line)
-  let head: unknown
-  let rest: unknown
-  try {
-    head = JSON.parse(line.slice(0, cut) + '}')
-    rest = JSON.parse('{' + line.slice(tail + 1))
-  } catch {
-    return parseFull(line)
+  // annotations come last: the last occurrence is the top-level one when there is one
+  const ann = line.lastIndexOf(ANNOTATIONS_KEY)
+  const end = ann > 0 ? ann : line.length - 1
+  if (cut < 0) {
+    if (ann < 0) return parseFull(line)
+    const meta = tryObject(line.slice(0, ann) + '}')
+    return meta ? { value: meta, raw: line, requestObjectChars: 0, responseObjectChars: 0 } : parseFull(line)
   }
-  if (!isPlainObject(head) || !isPlainObject(rest)) return parseFull(line)
+  const tail = line.lastIndexOf(TAIL_KEY)
+  if (tail < cut || end < tail) return parseFull(line)
+  const head = tryObject(line.slice(0, cut) + '}')
+  const rest = head && tryObject('{' + line.slice(tail + 1, end) + '}')
+  if (!head || !rest) return parseFull(line)
   const respStart = resp >= 0 ? resp : tail
   return {
     value: Object.assign(head, rest),
     raw: line,
     requestObjectChars: req >= 0 ? respStart - req : 0,
     responseObjectChars: resp >= 0 ? tail - resp : 0,
+  }
+}
+
+function tryObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown
+    return isPlainObject(v) ? v : undefined
+  } catch {
+    return undefined
   }
 }
 

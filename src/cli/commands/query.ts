@@ -16,6 +16,14 @@ interface QueryOptions extends FilterOptions {
   dataDir?: string
 }
 
+type Check = (e: StoredEvent) => boolean
+
+/** The checks that run on each event here (not in the store); undefined when there are none. */
+function allOf(checks: Array<Check | undefined>): Check | undefined {
+  const active = checks.filter((c): c is Check => c !== undefined)
+  return active.length === 0 ? undefined : (e) => active.every((c) => c(e))
+}
+
 async function* filtered(source: AsyncIterable<StoredEvent>, accept: ((e: StoredEvent) => boolean) | undefined, limit: number | undefined, done: () => Promise<void>) {
   let n = 0
   try {
@@ -53,20 +61,12 @@ export default defineCommand<QueryOptions>({
   ],
   async handler(_args, opts, ctx) {
     const filters = parseFilters(opts)
-    let { query, accept } = filters
-    if (opts.where !== undefined) {
-      const where = compileWhere(opts.where)
-      const own = accept
-      accept = own ? (e) => own(e) && where(e.event) : (e) => where(e.event)
-    }
-    if (opts.preset !== undefined) {
-      const preset = findPreset(opts.preset)
-      if (!preset) throw new UsageError(`unknown preset "${opts.preset}"`, `Presets: ${QUERY_PRESETS.map((p) => p.name).join(', ')}.`)
-      query = withPreset(query, preset)
-      const own = accept
-      const check = preset.accept
-      if (check) accept = own ? (e) => own(e) && check(e.event) : (e) => check(e.event)
-    }
+    let query = filters.query
+    const where = opts.where !== undefined ? compileWhere(opts.where) : undefined
+    const preset = opts.preset !== undefined ? findPreset(opts.preset) : undefined
+    if (opts.preset !== undefined && !preset) throw new UsageError(`unknown preset "${opts.preset}"`, `Presets: ${QUERY_PRESETS.map((p) => p.name).join(', ')}.`)
+    if (preset) query = withPreset(query, preset)
+    const accept = allOf([filters.accept, where && ((e) => where(e.event)), preset?.accept && ((e) => preset.accept!(e.event))])
     const limit = query.limit === 0 ? undefined : query.limit
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     // the store applies the limit itself unless some filters run here
