@@ -116,6 +116,26 @@ describe('kubetrail who / query / verify / prune', () => {
 })
 
 describe('import reliability', () => {
+  it('another process can query while an import is running', async () => {
+    const cli = resolve(REPO_ROOT, 'dist/cli/main.js')
+    expect(existsSync(cli), 'run `npm run build` first').toBe(true)
+    const dir = newStore()
+    await run(['import', fixture('full/audit.log'), '--data-dir', dir])
+    const child = spawn(process.execPath, [cli, 'import', fixture('rotation'), '--data-dir', dir, '--batch-size', '50'], { stdio: 'ignore' })
+    const exited = new Promise((r) => child.once('exit', r))
+    const seen: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const r = await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])
+      expect(r.err).toBe('')
+      seen.push(r.out.split('\n').filter(Boolean).length)
+    }
+    await exited
+    // every answer was a consistent snapshot: the first import, plus whole committed batches
+    for (const n of seen) expect(n).toBeGreaterThanOrEqual(1891)
+    const after = (await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.split('\n').filter(Boolean).length
+    expect(after).toBe(1891 + 933 + 1037 + 1056 + 49)
+  })
+
   it('SIGKILL halfway, then the same import again: every event exactly once, verify passes', async () => {
     const cli = resolve(REPO_ROOT, 'dist/cli/main.js')
     expect(existsSync(cli), 'run `npm run build` first').toBe(true)
