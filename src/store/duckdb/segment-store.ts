@@ -9,7 +9,7 @@
  * own in-memory DuckDB, so readers never take a lock. Parquet with zstd also stores the
  * large JSON bodies compressed, which a DuckDB table does not.
  */
-import { chmodSync, existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
@@ -122,6 +122,7 @@ export class DuckDbSegmentStore implements AuditStore {
     private readonly conn: DuckDBConnection,
     private readonly release: (() => void) | undefined,
     private readonly rowGroupSize: number,
+    private readonly spillDir: string,
   ) {}
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbSegmentStore> {
@@ -132,10 +133,12 @@ export class DuckDbSegmentStore implements AuditStore {
     } else {
       requireDataDir(dir)
     }
-    // bounded memory whatever the input; spills to temp files beyond it
-    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '1GB', temp_directory: join(tmpdir(), 'kubetrail-duckdb') })
+    // Bounded memory whatever the input; beyond it DuckDB spills to files, which hold event data:
+    // a private (0700) directory of our own, removed on close.
+    const spill = mkdtempSync(join(tmpdir(), 'kubetrail-spill-'))
+    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '1GB', temp_directory: spill })
     const conn = await instance.connect()
-    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 122_880)
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 122_880, spill)
     if (options.write) store.removeUncommittedSegments()
     return store
   }
@@ -393,6 +396,7 @@ export class DuckDbSegmentStore implements AuditStore {
   async close(): Promise<void> {
     this.conn.closeSync()
     this.instance.closeSync()
+    rmSync(this.spillDir, { recursive: true, force: true })
     this.release?.()
   }
 }
