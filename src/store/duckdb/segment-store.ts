@@ -178,6 +178,19 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   async append(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
+    try {
+      return await this.appendBatch(events, cluster)
+    } catch (error) {
+      if (error instanceof KubetrailError) throw error
+      // nothing of this batch was committed (the chain link is the commit point)
+      throw new KubetrailError('KT_STORE_WRITE_FAILED', `could not store a batch of ${events.length} events: ${(error as Error).message.split('\n')[0]}`, {
+        cause: error,
+        hint: 'Nothing of this batch was stored; rerun the import (already stored events are skipped). If memory ran out, use a smaller --batch-size.',
+      })
+    }
+  }
+
+  private async appendBatch(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
     const malformed: MalformedLine[] = []
     if (events.length === 0) return { stored: 0, duplicates: 0, malformed, link: undefined }
     await this.conn.run('CREATE OR REPLACE TEMP TABLE incoming(idx BIGINT, raw VARCHAR)')
