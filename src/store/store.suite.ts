@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import type { AuditStore, RawEvent } from './types.js'
 
@@ -54,6 +55,29 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       expect((await store.append(events.slice(0, 10), 'staging')).stored).toBe(10)
       expect(await store.count({ clusters: ['staging'] })).toBe(10)
       await store.close()
+    })
+
+    it('property: any sequence of overlapping batches stores each event exactly once', async () => {
+      const events = rawEvents().slice(0, 300)
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.tuple(fc.nat(299), fc.nat(299)), { minLength: 1, maxLength: 4 }), async (ranges) => {
+          const { store } = await fresh()
+          const covered = new Set<number>()
+          let stored = 0
+          for (const [a, b] of ranges) {
+            const [lo, hi] = a <= b ? [a, b] : [b, a]
+            const r = await store.append(events.slice(lo, hi + 1), 'default')
+            stored += r.stored
+            for (let i = lo; i <= hi; i++) covered.add(i)
+            expect(r.stored + r.duplicates).toBe(hi - lo + 1)
+          }
+          expect(stored).toBe(covered.size)
+          expect(await store.count({})).toBe(covered.size)
+          expect((await store.verify()).ok).toBe(true)
+          await store.close()
+        }),
+        { numRuns: 12 },
+      )
     })
 
     it('keeps every event losslessly', async () => {
