@@ -138,7 +138,7 @@ export class DuckDbSegmentStore implements AuditStore {
     const spill = mkdtempSync(join(tmpdir(), 'kubetrail-spill-'))
     const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '1GB', temp_directory: spill })
     const conn = await instance.connect()
-    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 122_880, spill)
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 25_000, spill)
     if (options.write) store.removeUncommittedSegments()
     return store
   }
