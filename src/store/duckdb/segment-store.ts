@@ -111,7 +111,7 @@ function fileList(paths: string[]): string {
 export interface OpenOptions {
   /** Open for writing: creates the directory and takes the writer lock. */
   write?: boolean
-  /** Rows per Parquet row group. */
+  /** Rows per Parquet row group: several per batch, so DuckDB compresses them in parallel. */
   rowGroupSize?: number
 }
 
