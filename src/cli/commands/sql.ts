@@ -5,7 +5,7 @@
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { table } from '../format.js'
 import { UsageError } from '../../core/errors.js'
-import { openStore, resolveDataDir, EVENT_COLUMNS } from '../../store/index.js'
+import { eventColumns, openStore, resolveDataDir } from '../../store/index.js'
 
 interface SqlOptions {
   json?: boolean
@@ -30,7 +30,7 @@ export default defineCommand<SqlOptions>({
     'kubetrail sql --columns',
   ],
   async handler([statement], opts, ctx) {
-    if (opts.columns) return { output: table(['COLUMN', 'TYPE'], EVENT_COLUMNS.map((c) => [c.name, c.type]), '') + '\n' }
+    if (opts.columns) return { output: table(['COLUMN', 'TYPE'], (await eventColumns()).map((c) => [c.name, c.type]), '') + '\n' }
     if (!statement) throw new UsageError('give a SELECT statement, or --columns')
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     try {
