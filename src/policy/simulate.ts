@@ -66,8 +66,6 @@ export interface SimulationSummary {
   estimates: string[]
 }
 
-const LEVEL_FIELD_OVERHEAD = 0 // the level's key and quotes are unchanged; only the name differs
-
 function emptyTally(): Tally {
   return { events: 0, bytes: 0 }
 }
@@ -104,7 +102,8 @@ function managedFieldsBytes(body: unknown): number {
 /** Size of the event the apiserver would write at `decision`, from the recorded line's size. */
 export function replayedBytes(input: ReplayInput, decision: Decision): number {
   const recorded = input.event.level
-  let bytes = input.bytes + decision.level.length - recorded.length + LEVEL_FIELD_OVERHEAD
+  // the level's key and quotes stay; only the name's length changes
+  let bytes = input.bytes + decision.level.length - recorded.length
   const keepsRequest = levelAtLeast(decision.level, 'Request')
   const keepsResponse = levelAtLeast(decision.level, 'RequestResponse')
   if (!keepsRequest) bytes -= input.requestObjectBytes

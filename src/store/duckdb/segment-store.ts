@@ -367,7 +367,7 @@ export class DuckDbSegmentStore implements AuditStore {
       const expectedSeq = (prev?.seq ?? 0) + 1
       if (l.seq !== expectedSeq) problems.push({ seq: l.seq, problem: `out of sequence: expected batch ${expectedSeq} here (a batch was removed, inserted or reordered)` })
       if (l.prevHash !== (prev?.hash ?? GENESIS)) problems.push({ seq: l.seq, problem: 'does not link to the batch before it (the chain was altered here)' })
-      const recomputed = nextLinkHash(l)
+      const recomputed = linkHash(l)
       if (recomputed !== l.hash) problems.push({ seq: l.seq, problem: 'its own hash does not match its content (the chain entry was edited)' })
       if (l.kind === 'batch' && !pruned.has(l.seq)) {
         const path = this.segmentPath(l.segment!)
@@ -417,10 +417,6 @@ export class DuckDbSegmentStore implements AuditStore {
     rmSync(this.spillDir, { recursive: true, force: true })
     this.release?.()
   }
-}
-
-function nextLinkHash(l: ChainLink): string {
-  return linkHash(l)
 }
 
 /** The schema's precise reason for a row SQL rejected (the SQL reason when JSON does not parse). */
