@@ -79,6 +79,11 @@ describe('kubetrail policy simulate', () => {
     expect((JSON.parse(r.out) as SimulationSummary).input.events).toBe(10)
     expect(r.code).toBe(1)
     expect(r.warnings[0]).toMatch(new RegExp(`^malformed: ${log}:5: invalid JSON`))
+    // the same when the events are streamed
+    const streamed = await run(['policy', 'simulate', POLICIES[5]!, log, '-o', 'ndjson'])
+    expect(streamed.out.trim().split('\n')).toHaveLength(10)
+    expect(streamed.code).toBe(1)
+    expect(streamed.warnings[0]).toMatch(new RegExp(`^malformed: ${log}:5: invalid JSON`))
   })
 })
 

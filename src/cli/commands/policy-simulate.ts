@@ -130,9 +130,11 @@ export default defineCommand<SimulateOptions>({
     if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top must be a positive integer, not "${opts.top}"`)
     const loaded = await loadPolicyFile(policyFile, { kubernetesVersion: parseKubernetesVersion(opts.kubernetesVersion) })
     const source = logInput(logs, ctx)
-    const warnings = loaded.warnings.map((w) => `warning: ${w.file}:${w.line ?? '?'}: ${w.message}`)
+    source.warnings.push(...loaded.warnings.map((w) => `warning: ${w.file}:${w.line ?? '?'}: ${w.message}`))
     if (opts.output === 'ndjson') {
-      return { output: ndjsonOutput(source, loaded), warnings: source.warnings, exitCode: 0 }
+      // streamed: warnings and the exit code are known once the output has been consumed
+      const result = { output: ndjsonOutput(source, loaded), warnings: source.warnings, exitCode: 0 }
+      return Object.defineProperty(result, 'exitCode', { get: () => (source.malformedCount() > 0 ? 1 : 0), enumerable: true })
     }
     const ruleLevels = loaded.rules.map((r) => (r.level ?? 'None') as Level)
     const sim = createSimulation(compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion }), ruleLevels)
@@ -151,6 +153,6 @@ export default defineCommand<SimulateOptions>({
     source.finish()
     const summary = sim.summary(top)
     const output = opts.output === 'json' ? JSON.stringify(summary, null, 2) + '\n' : renderSimulationSummary(policyFile, loaded, summary, logs)
-    return { output, warnings: [...warnings, ...source.warnings], exitCode: source.malformedCount() > 0 ? 1 : 0 }
+    return { output, warnings: source.warnings, exitCode: source.malformedCount() > 0 ? 1 : 0 }
   },
 })
