@@ -48,7 +48,12 @@ export async function benchStore(file) {
   console.log(`import: ${result.import.eventsPerSec.toLocaleString()} events/s, ${result.import.mbPerSec} MB/s (${result.import.vsPlainLoop}x the plain JSON.parse loop at ${result.plainLoop.eventsPerSec.toLocaleString()} events/s), peak RSS ${result.import.peakRssMb} MB`)
   console.log(`store: ${(segBytes / 1e6).toFixed(1)} MB for ${(bytes / 1e6).toFixed(0)} MB of NDJSON = 1/${result.storeRatio}`)
   const presets = ['secret-access', 'failed-auth', 'exec', 'privileged-pods', 'rbac-changes', 'sensitive-resources', 'networkpolicy-deletions', 'sa-token-creation', 'writes', 'service-accounts', 'external-ips']
-  const jq = { 'secret-access': 'select(.objectRef.resource=="secrets")', 'service-accounts': 'select(.user.username | startswith("system:serviceaccount:"))' }
+  // the guide's jq for every preset whose jq is right (the others select something else)
+  const jq = {
+    'secret-access': 'select(.objectRef.resource=="secrets")',
+    'sensitive-resources': 'select(.objectRef.resource=="secrets" or .objectRef.resource=="serviceaccounts" or (.objectRef.apiGroup=="rbac.authorization.k8s.io"))',
+    'service-accounts': 'select(.user.username | startswith("system:serviceaccount:"))',
+  }
   for (const p of presets) {
     const times = []
     for (let i = 0; i < 5; i++) times.push(timeCli(['query', '--preset', p, '--limit', '100', '-o', 'json', '--data-dir', dir]).seconds)
