@@ -3,6 +3,8 @@
 //             line: the plain loop a competent engineer writes (faster than readline).
 //   full:     kubetrail's reader, every event parsed whole and schema-checked.
 //   head:     kubetrail's reader as `simulate`/`diff` use it: bodies left unparsed.
+// Each variant: { events, bytes, seconds, eventsPerSec, mbPerSec } (medians of interleaved rounds).
+// Alone: `npx tsc -p tsconfig.build.json && node bench/read.mjs FILE`.
 import { createReadStream, statSync } from 'node:fs'
 import { readAuditLog } from '../dist/ingest/index.js'
 
@@ -52,19 +54,21 @@ export async function benchRead(file, rounds = 3) {
   const bytes = statSync(file).size
   const variants = { baseline: () => plainJsonParseLoop(file), full: () => ours(file, 'full'), head: () => ours(file, 'head') }
   const times = { baseline: [], full: [], head: [] }
-  let events = 0
+  const counts = {}
   for (let r = 0; r < rounds; r++) {
     // interleaved, so machine noise hits every variant alike
     for (const [name, fn] of Object.entries(variants)) {
       const t = await time(fn)
       times[name].push(t.seconds)
-      events = t.events
+      counts[name] = t.events
     }
   }
+  if (new Set(Object.values(counts)).size !== 1) throw new Error(`variants read different event counts: ${JSON.stringify(counts)}`)
+  const events = counts.baseline
   const result = { events, bytes }
   for (const name of Object.keys(variants)) {
     const s = median(times[name])
-    result[name] = { seconds: +s.toFixed(3), eventsPerSec: Math.round(events / s), mbPerSec: +(bytes / 1e6 / s).toFixed(1) }
+    result[name] = { events, bytes, seconds: +s.toFixed(3), eventsPerSec: Math.round(events / s), mbPerSec: +(bytes / 1e6 / s).toFixed(1) }
   }
   result.fullVsBaseline = +(result.baseline.seconds / result.full.seconds).toFixed(2)
   result.headVsBaseline = +(result.baseline.seconds / result.head.seconds).toFixed(2)

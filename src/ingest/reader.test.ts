@@ -149,6 +149,43 @@ describe('readAuditLog on awkward input', () => {
   })
 })
 
+describe('readAuditLog line handling', () => {
+  it('reports an over-long line and keeps its neighbours, whichever chunk it ends in', async () => {
+    const long = GOOD.find((l) => l.length > 3000)!
+    const f = tmpFile([GOOD[0], long, GOOD[1], 'x'.repeat(5000), GOOD[2]].join('\n') + '\n')
+    // within one chunk a line costs no extra memory and is read whatever its length ...
+    const { records, malformed } = await readAuditLogAll(f, { maxLineBytes: 2048 })
+    expect(records.map((r) => r.line)).toEqual([1, 2, 3, 5])
+    expect(malformed.map((m) => m.line)).toEqual([4])
+    // ... the limit bounds what is carried across chunks
+    const chunks = [GOOD[0] + '\n', ...Array.from({ length: 6 }, () => 'y'.repeat(1000)), '\n' + GOOD[1] + '\n']
+    const split = await readAuditLogAll('-', { maxLineBytes: 2048, stdin: Readable.from(chunks.map((c) => Buffer.from(c))) })
+    expect(split.records.map((r) => r.line)).toEqual([1, 3])
+    expect(split.malformed).toEqual([{ file: '<stdin>', line: 2, reason: 'line longer than 2048 bytes: skipped' }])
+  })
+
+  it('reads an NDJSON file of EventList bodies, one per line, with the line of each body', async () => {
+    const dir = run('full/webhook')
+    const first = readFileSync(join(dir, 'req-00001.body'), 'utf8').trim()
+    const f = tmpFile(`${first}\n\n${first}\n`)
+    const { records, malformed } = await readAuditLogAll(f, { mode: 'head' })
+    expect(malformed).toEqual([])
+    expect(records.length).toBe(800)
+    expect(records[0]!.line).toBe(1)
+    expect(records[799]!.line).toBe(3)
+  })
+
+  it('a line split across many small chunks, CRLF endings and a last line without newline', async () => {
+    const text = `${GOOD[0]}\r\n\r\n${GOOD[1]}\r\n${GOOD[2]}`
+    const bytes = Buffer.from(text)
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, i * 7 + 7))
+    const { records, malformed } = await readAuditLogAll('-', { stdin: Readable.from(chunks) })
+    expect(malformed).toEqual([])
+    expect(records.map((r) => r.line)).toEqual([1, 3, 4])
+    expect(records.map((r) => r.bytes)).toEqual([0, 1, 2].map((i) => Buffer.byteLength(GOOD[i]!)))
+  })
+})
+
 describe('readAuditLog properties', () => {
   it('random bytes between good lines never throw and never cost a good line', async () => {
     await fc.assert(

@@ -27,6 +27,8 @@ export interface ReadOptions {
   onMalformed?: (m: MalformedLine) => void
   /** Read only this byte range of a plain file (line numbers are then relative to it). */
   range?: ByteRange
+  /** Lines longer than this are reported and skipped (default `MAX_LINE_BYTES`, 256 MiB). */
+  maxLineBytes?: number
   /** Called at the end with the number of lines read. */
   onEnd?: (lines: number) => void
 }
@@ -103,7 +105,7 @@ class LineDecoder {
           this.documentBytes = line.length
           return
         }
-        const why = unterminated ? 'truncated line (no newline at end of file, and not a complete JSON object)' : `invalid JSON: ${shorten((error as Error).message, 100)}`
+        const why = unterminated ? 'truncated line (no newline at end of file)' : `invalid JSON: ${shorten((error as Error).message, 100)}`
         this.report(lineNo, why)
         return
       }
@@ -137,11 +139,10 @@ class LineDecoder {
     const bytes = ascii ? line.length : Buffer.byteLength(line)
     let reqBytes = parsed.requestObjectChars
     let respBytes = parsed.responseObjectChars
-    if (!ascii && (reqBytes > 0 || respBytes > 0)) {
-      const req = line.indexOf(',"requestObject":')
-      if (reqBytes > 0) reqBytes = Buffer.byteLength(line.slice(req, req + reqBytes))
-      const resp = line.indexOf(',"responseObject":', req < 0 ? 0 : req)
-      if (respBytes > 0) respBytes = Buffer.byteLength(line.slice(resp, resp + respBytes))
+    if (!ascii && parsed.bodiesStart >= 0) {
+      const respStart = parsed.bodiesStart + reqBytes
+      reqBytes = Buffer.byteLength(line.slice(parsed.bodiesStart, respStart))
+      respBytes = Buffer.byteLength(line.slice(respStart, respStart + respBytes))
     }
     out.push(new AuditRecord(value as AuditEvent, this.file, lineNo, bytes, reqBytes, respBytes, false, parsed.raw))
   }
@@ -181,7 +182,7 @@ class LineDecoder {
       lines.forEach((l, i) => this.decode(l, this.documentStart + i, false, false, out))
       return
     }
-    this.fromJson({ value, raw: undefined, requestObjectChars: 0, responseObjectChars: 0 }, JSON.stringify(value), this.documentStart, false, out)
+    this.fromJson({ value, raw: undefined, bodiesStart: -1, requestObjectChars: 0, responseObjectChars: 0 }, JSON.stringify(value), this.documentStart, false, out)
   }
 }
 
@@ -192,7 +193,7 @@ export async function* readAuditLog(path: string, options: ReadOptions = {}): As
   const decoder = new LineDecoder(source.name, options.mode === 'head', report)
   let unterminatedLine = -1
   let lines = 0
-  const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line))
+  const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line), options.maxLineBytes)
   for await (const batch of batches) {
     const out: AuditRecord[] = []
     const { firstLine, ascii } = batch
@@ -236,7 +237,7 @@ export async function* readRawEvents(path: string, options: Omit<ReadOptions, 'm
   const decoder = new LineDecoder(source.name, false, report)
   let unterminatedLine = -1
   let lines = 0
-  const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line))
+  const batches = splitLines(source.stream, (p) => report(p.line, p.reason), (line) => (unterminatedLine = line), options.maxLineBytes)
   const decoded: AuditRecord[] = []
   for await (const batch of batches) {
     const out: RawEvent[] = []

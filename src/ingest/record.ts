@@ -4,9 +4,12 @@
  * The apiserver's JSON encoder writes an Event's top-level fields in a fixed order, with the
  * two potentially huge bodies (`requestObject`, `responseObject`) together just before the
  * timestamps. "Head" parsing cuts that span out and parses the rest: most commands never look
- * inside a body, and bodies are most of the bytes. The cut is only trusted when both pieces
- * parse as complete JSON objects (which can only happen at the top level); any other line is
- * parsed whole, so the result is always exact.
+ * inside a body, and bodies are most of the bytes. The cut is only trusted when the pieces
+ * around it parse as complete JSON objects (which can only happen at the top level) and the
+ * skipped spans, followed structurally, hold exactly the skipped fields (so no top-level key can
+ * hide in them); any other line is parsed whole. For every line that parses, head mode gives
+ * the same event as a full parse. (A line whose only fault is inside a body passes in head mode;
+ * `fullEvent()` then throws.)
  */
 import type { AuditEvent } from '../model/index.js'
 
@@ -39,9 +42,19 @@ export class AuditRecord {
     readonly responseObjectBytes: number,
     /** Rebuilt from the legacy text format (no level, no bodies). */
     readonly legacy: boolean,
-    /** The raw line when the bodies were left unparsed. */
-    private readonly raw: string | undefined,
+    /** The raw line when the bodies (or annotations) were left unparsed (head mode), else undefined. */
+    readonly raw: string | undefined,
   ) {}
+
+  /** Whether the event has a `requestObject` (parsed or not). */
+  get hasRequestObject(): boolean {
+    return this.event.requestObject !== undefined || (this.raw !== undefined && this.requestObjectBytes > 0)
+  }
+
+  /** Whether the event has a `responseObject` (parsed or not). */
+  get hasResponseObject(): boolean {
+    return this.event.responseObject !== undefined || (this.raw !== undefined && this.responseObjectBytes > 0)
+  }
 
   /** True when `event` lacks bodies that the line has. */
   get isHead(): boolean {
@@ -62,6 +75,8 @@ export interface HeadParse {
   value: unknown
   /** Present when the bodies were cut out: the raw line to parse them from later. */
   raw: string | undefined
+  /** Where `,"requestObject":` (or `,"responseObject":` when there is no request body) starts; -1 without bodies. */
+  bodiesStart: number
   requestObjectChars: number
   responseObjectChars: number
 }
@@ -70,34 +85,126 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACKET = 0x5d
+const COMMA = 0x2c
+
 /**
- * Parses everything but the bodies and the annotations (the last field); falls back to a full
- * parse whenever a cut is not certain.
+ * Index just past the JSON value that starts at `i` (a scalar ends at the next `,` or `}`), or
+ * -1. Only the structure is followed (strings, nesting), not the grammar: enough to know where a
+ * skipped value ends, so that no top-level key can hide inside a span that is left unparsed.
+ * Strings are jumped over with `indexOf`, which keeps this several times faster than parsing.
+ */
+export function skipJsonValue(s: string, start: number): number {
+  let depth = 0
+  let i = start
+  const n = s.length
+  while (i < n) {
+    const c = s.charCodeAt(i)
+    if (c === QUOTE) {
+      let close = s.indexOf('"', i + 1)
+      for (;;) {
+        if (close < 0) return -1
+        let k = close - 1
+        while (s.charCodeAt(k) === BACKSLASH) k--
+        if ((close - 1 - k) % 2 === 0) break // an even run of backslashes: the quote is real
+        close = s.indexOf('"', close + 1)
+      }
+      i = close + 1
+      if (depth === 0) return i
+      continue
+    }
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++
+    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (depth === 0) return i > start ? i : -1 // the end of a scalar: the enclosing object closes
+      if (--depth === 0) return i + 1
+    } else if (depth === 0 && c === COMMA) return i > start ? i : -1
+    i++
+  }
+  return -1
+}
+
+const BODY_KEY_END = 'Object":'
+
+/** Where the first `,"requestObject":` or `,"responseObject":` starts (one pass over the line), or -1. */
+function findFirstBodyKey(line: string): number {
+  for (let i = line.indexOf(BODY_KEY_END); i >= 0; i = line.indexOf(BODY_KEY_END, i + BODY_KEY_END.length)) {
+    const request = i - (REQUEST_KEY.length - BODY_KEY_END.length)
+    if (line.startsWith(REQUEST_KEY, request)) return request
+    const response = i - (RESPONSE_KEY.length - BODY_KEY_END.length)
+    if (line.startsWith(RESPONSE_KEY, response)) return response
+  }
+  return -1
+}
+
+interface Spans {
+  /** Where the skipped bodies start (`,"requestObject":…`), or -1 when there are none. */
+  bodiesStart: number
+  /** Just past the last skipped body. */
+  bodiesEnd: number
+  requestObjectChars: number
+  responseObjectChars: number
+  /** Where a top-level `,"annotations":…` that ends the line starts, else the final `}`. */
+  metaEnd: number
+}
+
+/**
+ * Locates the bodies and the annotations the way the Go encoder places them; `undefined` when
+ * the line does not look like that (then it is parsed whole).
+ */
+function locateSpans(line: string): Spans | undefined {
+  const last = line.length - 1
+  if (line.charCodeAt(last) !== CLOSE_BRACE) return undefined
+  const bodiesStart = findFirstBodyKey(line)
+  let bodiesEnd = bodiesStart
+  let requestObjectChars = 0
+  let responseObjectChars = 0
+  if (bodiesStart >= 0 && line.startsWith(REQUEST_KEY, bodiesStart)) {
+    bodiesEnd = skipJsonValue(line, bodiesStart + REQUEST_KEY.length)
+    if (bodiesEnd < 0) return undefined
+    requestObjectChars = bodiesEnd - bodiesStart
+  }
+  if (bodiesEnd >= 0 && line.startsWith(RESPONSE_KEY, bodiesEnd)) {
+    const end = skipJsonValue(line, bodiesEnd + RESPONSE_KEY.length)
+    if (end < 0) return undefined
+    responseObjectChars = end - bodiesEnd
+    bodiesEnd = end
+  }
+  // annotations come last: after the bodies only the short tail is searched, else from the end
+  const ann = bodiesEnd >= 0 ? line.indexOf(ANNOTATIONS_KEY, bodiesEnd) : line.lastIndexOf(ANNOTATIONS_KEY)
+  const annotationsEndLine = ann > 0 && skipJsonValue(line, ann + ANNOTATIONS_KEY.length) === last
+  const metaEnd = annotationsEndLine ? ann : last
+  if (bodiesStart < 0 && metaEnd === last) return undefined
+  return { bodiesStart, bodiesEnd, requestObjectChars, responseObjectChars, metaEnd }
+}
+
+/**
+ * Parses everything but the bodies and the annotations (the last field). The pieces around the
+ * cuts must each parse as a complete object, which only happens when every cut is at the top
+ * level; the skipped spans are followed structurally, so they hold exactly the skipped fields.
+ * Anything else is parsed whole: for a line that parses, head mode gives the same event.
  */
 export function parseHead(line: string): HeadParse {
-  const req = line.indexOf(REQUEST_KEY)
-  const resp = line.indexOf(RESPONSE_KEY, req < 0 ? 0 : req)
-  const cut = req >= 0 ? req : resp
-  // annotations come last: the last occurrence is the top-level one when there is one
-  const ann = line.lastIndexOf(ANNOTATIONS_KEY)
-  const end = ann > 0 ? ann : line.length - 1
-  if (cut < 0) {
-    if (ann < 0) return parseFull(line)
-    const meta = tryObject(line.slice(0, ann) + '}')
-    return meta ? { value: meta, raw: line, requestObjectChars: 0, responseObjectChars: 0 } : parseFull(line)
+  const spans = locateSpans(line)
+  if (!spans) return parseFull(line)
+  const { bodiesStart, bodiesEnd, metaEnd } = spans
+  let value: Record<string, unknown> | undefined
+  if (bodiesStart < 0) {
+    value = tryObject(line.slice(0, metaEnd) + '}')
+  } else {
+    const head = tryObject(line.slice(0, bodiesStart) + '}')
+    if (head && bodiesEnd === metaEnd) value = head
+    else if (head && line.charCodeAt(bodiesEnd) === COMMA) {
+      const rest = tryObject('{' + line.slice(bodiesEnd + 1, metaEnd) + '}')
+      value = rest && Object.assign(head, rest)
+    }
   }
-  const tail = line.lastIndexOf(TAIL_KEY)
-  if (tail < cut || end < tail) return parseFull(line)
-  const head = tryObject(line.slice(0, cut) + '}')
-  const rest = head && tryObject('{' + line.slice(tail + 1, end) + '}')
-  if (!head || !rest) return parseFull(line)
-  const respStart = resp >= 0 ? resp : tail
-  return {
-    value: Object.assign(head, rest),
-    raw: line,
-    requestObjectChars: req >= 0 ? respStart - req : 0,
-    responseObjectChars: resp >= 0 ? tail - resp : 0,
-  }
+  if (!value) return parseFull(line)
+  return { value, raw: line, bodiesStart, requestObjectChars: spans.requestObjectChars, responseObjectChars: spans.responseObjectChars }
 }
 
 function tryObject(text: string): Record<string, unknown> | undefined {
@@ -109,18 +216,21 @@ function tryObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** A plain JSON.parse; body sizes measured from the parsed values' positions in the line. */
+/**
+ * A plain JSON.parse. Body sizes are read off where the encoder puts the bodies (just before
+ * `requestReceivedTimestamp`) with plain string searches: they are estimates for the volume
+ * figures, and scanning the bodies would cost more than the parse saves.
+ */
 export function parseFull(line: string): HeadParse {
   const value = JSON.parse(line) as unknown
-  let requestObjectChars = 0
-  let responseObjectChars = 0
-  if (isPlainObject(value) && (value['requestObject'] !== undefined || value['responseObject'] !== undefined)) {
-    const req = line.indexOf(REQUEST_KEY)
-    const resp = line.indexOf(RESPONSE_KEY, req < 0 ? 0 : req)
-    const tail = line.lastIndexOf(TAIL_KEY)
-    const end = tail > Math.max(req, resp) ? tail : line.length - 1
-    if (req >= 0) requestObjectChars = (resp >= 0 ? resp : end) - req
-    if (resp >= 0) responseObjectChars = end - resp
+  if (!isPlainObject(value) || (value['requestObject'] === undefined && value['responseObject'] === undefined)) {
+    return { value, raw: undefined, bodiesStart: -1, requestObjectChars: 0, responseObjectChars: 0 }
   }
-  return { value, raw: undefined, requestObjectChars, responseObjectChars }
+  const req = line.indexOf(REQUEST_KEY)
+  const resp = line.indexOf(RESPONSE_KEY, Math.max(req, 0))
+  const tail = line.lastIndexOf(TAIL_KEY)
+  const end = tail > Math.max(req, resp) ? tail : line.length - 1
+  const requestObjectChars = req >= 0 ? (resp >= 0 ? resp : end) - req : 0
+  const responseObjectChars = resp >= 0 ? end - resp : 0
+  return { value, raw: undefined, bodiesStart: req >= 0 ? req : resp, requestObjectChars, responseObjectChars }
 }

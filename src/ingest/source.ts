@@ -13,8 +13,16 @@ import { isAscii } from 'node:buffer'
 import { FileNotFoundError, FileReadError, KubetrailError } from '../core/errors.js'
 
 const CHUNK_BYTES = 1 << 20
-/** Longer lines are reported and skipped instead of growing memory without bound. */
+/**
+ * Longer lines are reported and skipped instead of growing memory without bound. Generous on
+ * purpose: the log backend does not truncate by default, and a RequestResponse-level `list` of a
+ * big cluster is one event of many megabytes that must still be read.
+ */
 export const MAX_LINE_BYTES = 256 << 20
+
+function describeSize(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes >> 20} MiB` : `${bytes} bytes`
+}
 
 const GZIP_MAGIC_0 = 0x1f
 const GZIP_MAGIC_1 = 0x8b
@@ -116,24 +124,33 @@ export async function* splitLines(
   stream: AsyncIterable<Buffer>,
   onProblem: (p: LineProblem) => void,
   onUnterminated?: (line: number) => void,
+  maxLineBytes = MAX_LINE_BYTES,
 ): AsyncGenerator<LineBatch> {
-  let carry: Buffer | undefined
+  // The start of the current line, as chunks: joined once when its newline arrives, so a
+  // line spanning many chunks costs one copy, not one per chunk.
+  let carry: Buffer[] = []
+  let carryBytes = 0
   let lineNo = 1
   let skippingLongLine = false
   for await (const raw of readUntilBroken(stream, (reason) => onProblem({ line: lineNo, reason }))) {
     const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array)
     const lastNewline = chunk.lastIndexOf(10)
     if (lastNewline < 0) {
-      carry = carry ? Buffer.concat([carry, chunk]) : chunk
-      if (carry.length > MAX_LINE_BYTES) {
-        if (!skippingLongLine) onProblem({ line: lineNo, reason: `line longer than ${MAX_LINE_BYTES >> 20} MiB: skipped` })
+      if (skippingLongLine) continue
+      carry.push(chunk)
+      carryBytes += chunk.length
+      if (carryBytes > maxLineBytes) {
+        onProblem({ line: lineNo, reason: `line longer than ${describeSize(maxLineBytes)}: skipped` })
         skippingLongLine = true
-        carry = undefined
+        carry = []
+        carryBytes = 0
       }
       continue
     }
-    const head = carry ? Buffer.concat([carry, chunk.subarray(0, lastNewline)]) : chunk.subarray(0, lastNewline)
-    carry = lastNewline + 1 < chunk.length ? chunk.subarray(lastNewline + 1) : undefined
+    const head = carry.length > 0 ? Buffer.concat([...carry, chunk.subarray(0, lastNewline)]) : chunk.subarray(0, lastNewline)
+    const rest = lastNewline + 1 < chunk.length ? chunk.subarray(lastNewline + 1) : undefined
+    carry = rest ? [rest] : []
+    carryBytes = rest ? rest.length : 0
     // Audit logs are nearly always ASCII (Go escapes nothing else, but user data may hold UTF-8):
     // a one-byte decode is several times cheaper than UTF-8 decoding.
     const ascii = isAscii(head)
@@ -148,10 +165,11 @@ export async function* splitLines(
     lineNo += lines.length
     yield batch
   }
-  if (carry && carry.length > 0 && !skippingLongLine) {
+  if (carryBytes > 0 && !skippingLongLine) {
     onUnterminated?.(lineNo)
-    const ascii = isAscii(carry)
-    yield { lines: [carry.toString(ascii ? 'latin1' : 'utf8')], firstLine: lineNo, ascii }
+    const last = Buffer.concat(carry)
+    const ascii = isAscii(last)
+    yield { lines: [last.toString(ascii ? 'latin1' : 'utf8')], firstLine: lineNo, ascii }
   }
 }
 
