@@ -131,3 +131,16 @@ describe('head mode properties', () => {
     )
   })
 })
+
+describe('head mode with duplicate keys', () => {
+  // found by the property above: JSON.parse keeps the last of duplicate keys, so a skipped field
+  // that also appears earlier must send the line to a full parse
+  it.each(['annotations', 'requestObject', 'responseObject'])('an earlier duplicate "%s" gives the same event as a full parse', async (key) => {
+    const line = WITH_BODIES[0]!.replace('{"kind":"Event"', `{"kind":"Event","${key}":0`)
+    const head = await read([line], 'head')
+    const full = await read([line], 'full')
+    expect(full.records).toHaveLength(1)
+    expect(head.records).toHaveLength(1)
+    expectSameEvent(head.records[0]!, full.records[0]!)
+  })
+})

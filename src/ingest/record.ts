@@ -203,7 +203,9 @@ export function parseHead(line: string): HeadParse {
       value = rest && Object.assign(head, rest)
     }
   }
-  if (!value) return parseFull(line)
+  // a skipped field that also appears elsewhere (a duplicate key: the last one wins in JSON.parse)
+  // would make the two parses differ
+  if (!value || 'annotations' in value || 'requestObject' in value || 'responseObject' in value) return parseFull(line)
   return { value, raw: line, bodiesStart, requestObjectChars: spans.requestObjectChars, responseObjectChars: spans.responseObjectChars }
 }
 
