@@ -30,4 +30,4 @@ export async function benchPolicyEval(policyFile, seconds = 3) {
   return result
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchPolicyEval(process.argv[2] ?? resolve(root, 'src/policy/presets/comprehensive.yaml'))
+if (import.meta.url === `file://${process.argv[1]}`) await benchPolicyEval(process.argv[2] ?? resolve(root, 'examples/policies/comprehensive.yaml'))

@@ -104,7 +104,8 @@ export function parseRequestInfo(requestURI: string, method: string | undefined,
   }
   info.isResourceRequest = true
   info.apiVersion = all[i++]!
-  if (SPECIAL_VERBS.has(all[i]!)) {
+  const verbViaPath = SPECIAL_VERBS.has(all[i]!)
+  if (verbViaPath) {
     if (all.length - i < 2) {
       // the apiserver answers this URL with an error before auditing a resource request
       return { ...info, isResourceRequest: false, apiGroup: '', apiVersion: '' }
@@ -122,7 +123,9 @@ export function parseRequestInfo(requestURI: string, method: string | undefined,
   if (n >= 3 && !SPECIAL_VERBS_NO_SUBRESOURCES.has(info.verb)) info.subresource = all[i + 2]!
   if (n >= 2) info.name = all[i + 1]!
   if (n >= 1) info.resource = all[i]!
-  const listLike = recordedVerb === undefined ? info.verb === 'get' : info.verb === 'list' || info.verb === 'watch' || info.verb === 'deletecollection'
+  // Only a GET without a name is parsed for list options (watch, fieldSelector): not a DELETE
+  // (deletecollection) and not the legacy /watch/ path prefix, whose verb comes from the path.
+  const listLike = recordedVerb === undefined ? info.verb === 'get' : !verbViaPath && (info.verb === 'list' || info.verb === 'watch')
   if (info.name === '' && listLike) {
     const query = new URLSearchParams(q < 0 ? '' : requestURI.slice(q + 1))
     if (recordedVerb === undefined) info.verb = isWatch(query) ? 'watch' : 'list'

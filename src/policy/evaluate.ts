@@ -47,9 +47,8 @@ function trimRightCutset(s: string, cutset: string): string {
 
 /** One entry of `GroupResources.resources`, pre-split into the forms checker.go compares. */
 interface CompiledResource {
-  /** `res == combinedResource`: res split at its first '/'. */
-  exactResource: string
-  exactSubresource: string
+  /** Compared with `combinedResource` (resource or resource/subresource) as a whole string. */
+  exact: string
   /** `res == "*"` */
   star: boolean
   /** The `*` + `/sub` form: the subresource it matches (after Go's TrimLeft with cutset "*" and "/"). */
@@ -65,19 +64,32 @@ interface CompiledGroupResources {
 }
 
 function compileResource(res: string): CompiledResource {
-  const slash = res.indexOf('/')
   return {
-    exactResource: slash < 0 ? res : res.slice(0, slash),
-    exactSubresource: slash < 0 ? '' : res.slice(slash + 1),
+    exact: res,
     star: res === '*',
     anyResourceWithSub: res.startsWith('*/') ? trimLeftCutset(res, '*/') : null,
     resourceWithAnySub: res.endsWith('/*') ? trimRightCutset(res, '/*') : null,
   }
 }
 
+/**
+ * `res == combinedResource` without building `resource + "/" + subresource` per call. Comparing
+ * the whole string (not res split at '/') keeps checker.go's answer for odd entries such as
+ * `pods/` (matches nothing) and for resources that themselves contain '/'.
+ */
+function equalsCombined(res: string, resource: string, subresource: string): boolean {
+  if (subresource === '') return res === resource
+  return (
+    res.length === resource.length + 1 + subresource.length &&
+    res.charCodeAt(resource.length) === 47 &&
+    res.startsWith(resource) &&
+    res.endsWith(subresource)
+  )
+}
+
 function resourceMatches(r: CompiledResource, resource: string, subresource: string): boolean {
   if (r.star) return true
-  if (r.exactResource === resource && r.exactSubresource === subresource) return true
+  if (equalsCombined(r.exact, resource, subresource)) return true
   if (subresource !== '' && r.anyResourceWithSub !== null && r.anyResourceWithSub === subresource) return true
   return r.resourceWithAnySub !== null && r.resourceWithAnySub === resource
 }
@@ -174,7 +186,7 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Pol
       ruleIndex: i,
       level: (r.level ?? '') as Level,
       omitStages: Object.freeze(unionStages(policy.omitStages, r.omitStages)),
-      omitManagedFields: omf && r.omitManagedFields !== undefined ? r.omitManagedFields : policyOmf,
+      omitManagedFields: omf && typeof r.omitManagedFields === 'boolean' ? r.omitManagedFields : policyOmf, // isOmitManagedFields: nil → policy's
     }),
   )
   const noMatch: Decision = Object.freeze({

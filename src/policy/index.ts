@@ -4,7 +4,7 @@
  */
 export type { Decision, KubeVersion, LoadedPolicy, RequestAttributes } from './types.js'
 export { NEWEST_KUBERNETES, formatKubernetesVersion, parseKubernetesVersion, supports } from './version.js'
-export { loadPolicyFile, loadPolicyText, PolicyInvalidError, type LoadOptions } from './load.js'
+export { loadPolicyFile, loadPolicyText, parsePolicyObject, PolicyInvalidError, type LoadOptions } from './load.js'
 export { validatePolicy, formatAggregate, formatValidationError, type ValidationError } from './validate.js'
 export { compilePolicy, compileRuleMatcher, unionStages, type PolicyEvaluator } from './evaluate.js'
 export { attributesFromEvent, attributesFromRequest, RequestInvalidError } from './attributes.js'

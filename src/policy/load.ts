@@ -12,7 +12,7 @@
  *   apiserver's lenient decoder would.
  */
 import { readFile, stat } from 'node:fs/promises'
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair } from 'yaml'
+import { Document, LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair } from 'yaml'
 import { API_GROUP, API_VERSION, type GroupResources, type Policy, type PolicyRule } from '../model/index.js'
 import { FileNotFoundError, FileReadError, InputInvalidError, type InputIssue } from '../core/errors.js'
 import type { KubeVersion, LoadedPolicy } from './types.js'
@@ -65,15 +65,21 @@ interface Collector {
 class PolicyDecoder {
   constructor(
     private readonly file: string,
-    private readonly lines: LineCounter,
+    /** null for an already-decoded object: its issues have a field path but no position. */
+    private readonly lines: LineCounter | null,
     private readonly out: Collector,
     private readonly version: KubeVersion,
   ) {}
 
   at(node: { range?: [number, number, number] | null } | null | undefined, field: string, message: string): InputIssue {
+    if (this.lines === null) return { file: this.file, field, message }
     const offset = node?.range?.[0] ?? 0
     const pos = this.lines.linePos(offset)
     return { file: this.file, line: pos.line, column: pos.col, field, message }
+  }
+
+  lineOf(node: { range?: [number, number, number] | null } | null | undefined): number {
+    return this.lines === null ? 0 : this.lines.linePos(node?.range?.[0] ?? 0).line
   }
 
   private typeName(node: unknown): string {
@@ -126,7 +132,7 @@ class PolicyDecoder {
       const path = field ? `${field}.${key}` : key
       const previous = seen.get(key)
       if (previous) {
-        const prevLine = this.lines.linePos((previous.key as YamlNode).range?.[0] ?? 0).line
+        const prevLine = this.lineOf(previous.key as YamlNode)
         this.out.silent.push(
           this.at(keyNode as YamlNode, path, `duplicate key "${key}" (also on line ${prevLine}); kube-apiserver silently keeps only this last value`),
         )
@@ -142,6 +148,12 @@ class PolicyDecoder {
   }
 
   private unknownFieldMessage(key: string, context: 'policy' | 'rule' | 'resources'): string {
+    // From 1.26 reader.go decodes strictly first and, on failure, logs one klog line and decodes leniently.
+    const trace = supports(this.version, 'strictThenLenientDecoding') ? ' (its only trace: the log line "Audit policy contains errors, falling back to lenient decoding")' : ''
+    return this.unknownFieldAdvice(key, context) + trace
+  }
+
+  private unknownFieldAdvice(key: string, context: 'policy' | 'rule' | 'resources'): string {
     const base = `unknown field "${key}": kube-apiserver silently ignores it`
     if (context === 'resources' && key in RULE_FIELDS)
       return `${base}, so the rule is broader than written (it applies to every ${key === 'verbs' ? 'verb' : `value of ${key}`}); "${key}" belongs to the rule: indent it at the level of "resources:", not inside a resources entry`
@@ -256,6 +268,21 @@ function checkVersionAndKind(policy: Policy, decoder: PolicyDecoder, root: unkno
   if (policy.kind !== 'Policy') out.fatal.push(decoder.at(nodeAt(root, ['kind']).node as YamlNode, 'kind', `must be "Policy", not "${policy.kind}" (${apiserverSays})`))
 }
 
+/**
+ * Decodes an already-parsed policy object (e.g. JSON) with the loader's type checks: wrong types
+ * are errors; unknown fields are errors when `strict` (default), else dropped as the apiserver's
+ * lenient decoder does. No apiVersion/kind, rule-count or `ValidatePolicy` checks: this is the
+ * decoding step only (run `validatePolicy` on the result). Issues name fields, not positions.
+ */
+export function parsePolicyObject(value: unknown, options: LoadOptions & { file?: string } = {}): Policy {
+  const file = options.file ?? '<object>'
+  const out: Collector = { fatal: [], silent: [], warnings: [] }
+  const policy = new PolicyDecoder(file, null, out, options.kubernetesVersion ?? NEWEST_KUBERNETES).policy(new Document(value).contents)
+  const problems = [...out.fatal, ...((options.strict ?? true) ? out.silent : [])]
+  if (problems.length > 0) throw new PolicyInvalidError(file, problems)
+  return policy
+}
+
 /** Loads a policy from text. Throws `PolicyInvalidError` listing every problem. */
 export function loadPolicyText(text: string, file: string, options: LoadOptions = {}): LoadedPolicy {
   const version = options.kubernetesVersion ?? NEWEST_KUBERNETES
@@ -291,10 +318,7 @@ export function loadPolicyText(text: string, file: string, options: LoadOptions 
     throw new PolicyInvalidError(file, [...out.fatal, ...silentAreErrors].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)))
   }
   const rulesNode = nodeAt(root, ['rules']).node
-  const ruleLines = (policy.rules ?? []).map((_, i) => {
-    const item = isSeq(rulesNode) ? (rulesNode.items[i] as YamlNode | undefined) : undefined
-    return lines.linePos(item?.range?.[0] ?? 0).line
-  })
+  const ruleLines = (policy.rules ?? []).map((_, i) => decoder.lineOf(isSeq(rulesNode) ? (rulesNode.items[i] as YamlNode | undefined) : undefined))
   return { file, policy, rules: policy.rules ?? [], ruleLines, warnings: [...out.warnings, ...out.silent], kubernetesVersion: version, text }
 }
 

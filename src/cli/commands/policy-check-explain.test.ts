@@ -140,6 +140,31 @@ describe('kubetrail policy explain', () => {
     expect(r.warnings).toEqual([expect.stringMatching(/^<stdin>:2: invalid JSON/), '<stdin>:5: resource: must be a string, got 42'])
   })
 
+  it('says when no rule matched, and names a request without a user', async () => {
+    const r = await run(['policy', 'explain', policy, '--verb', 'get', '--resource', 'secrets', '-n', 'kube-system'])
+    expect(r.out).toContain('Request: get secrets in namespace kube-system, by nobody (failed authentication: no user)')
+    expect(r.out).toContain('Rule:    none matched: the request is not audited (level None)')
+    expect(r.out).not.toContain('Stages logged')
+  })
+
+  it('an invalid policy or a missing --requests file is a clear error, not a stack trace', async () => {
+    const bad = await run(['policy', 'explain', file(`${HEAD}rules:\n  - level: Loud\n`), '--verb', 'get', '--path', '/x'])
+    expect(bad.code).toBe(1)
+    expect(bad.err).toMatch(/:4:12: rules\[0\]\.level: Unsupported value: "Loud"/)
+    expect(bad.err).toContain('[KT_POLICY_INVALID]')
+    const missing = await run(['policy', 'explain', policy, '--requests', join(dir, 'nope.ndjson')])
+    expect(missing.err).toMatch(/^kubetrail: requests file not found: .*nope\.ndjson \[KT_FILE_NOT_FOUND\]/)
+    for (const r of [bad, missing]) expect(r.err).not.toMatch(/\n\s+at /)
+  })
+
+  it('--requests FILE reads a file', async () => {
+    const requests = join(dir, 'requests.ndjson')
+    writeFileSync(requests, `${JSON.stringify({ verb: 'get', path: '/healthz' })}\n${JSON.stringify({ verb: 'get', resource: 'deployments', apiGroup: 'apps', namespace: 'x', name: 'y' })}\n`)
+    const r = await run(['policy', 'explain', policy, '--requests', requests])
+    expect(r.out.trim().split('\n').map((l) => (JSON.parse(l) as { rule: number | null }).rule)).toEqual([3, 2])
+    expect(r.code).toBe(0)
+  })
+
   it('needs a verb and exactly one of --resource / --path', async () => {
     expect((await run(['policy', 'explain', policy, '--resource', 'pods'])).code).toBe(2)
     expect((await run(['policy', 'explain', policy, '--verb', 'get'])).code).toBe(2)

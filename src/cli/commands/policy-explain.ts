@@ -4,8 +4,9 @@
  */
 import { createInterface } from 'node:readline'
 import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { defineCommand, KUBERNETES_VERSION_OPTION, type CommandContext } from '../command.js'
-import { UsageError, errorMessage } from '../../core/errors.js'
+import { FileNotFoundError, FileReadError, UsageError, errorMessage } from '../../core/errors.js'
 import { STAGES, type Stage } from '../../model/index.js'
 import {
   attributesFromRequest,
@@ -60,7 +61,7 @@ function requestFromFlags(o: ExplainOptions): RequestAttributes {
 
 export function renderDecision(loaded: LoadedPolicy, attrs: RequestAttributes, d: Decision): string {
   const out: string[] = []
-  const who = attrs.user === null ? 'an unauthenticated request (no user)' : `user ${attrs.user}${attrs.groups.length ? ` (groups ${attrs.groups.join(', ')})` : ''}`
+  const who = attrs.user === null ? 'nobody (failed authentication: no user)' : `user ${attrs.user}${attrs.groups.length ? ` (groups ${attrs.groups.join(', ')})` : ''}`
   const what = attrs.isResourceRequest
     ? `${attrs.verb} ${attrs.apiGroup ? `${attrs.apiGroup}/` : ''}${attrs.resource}${attrs.subresource ? `/${attrs.subresource}` : ''}${attrs.name ? ` ${attrs.name}` : ''}${attrs.namespace ? ` in namespace ${attrs.namespace}` : ''}`
     : `${attrs.verb} ${attrs.path} (non-resource URL)`
@@ -81,8 +82,24 @@ export function renderDecision(loaded: LoadedPolicy, attrs: RequestAttributes, d
   return out.join('\n') + '\n'
 }
 
-async function* explainMany(file: string, evaluator: PolicyEvaluator, ctx: CommandContext, problems: string[]): AsyncGenerator<string> {
-  const input = file === '-' ? ctx.stdin : createReadStream(file)
+/** Opens the --requests file before any output, so a missing file is a clear error (not a stream failure). */
+async function openRequests(file: string, ctx: CommandContext): Promise<NodeJS.ReadableStream> {
+  if (file === '-') return ctx.stdin
+  try {
+    const handle = await open(file, 'r')
+    if ((await handle.stat()).isDirectory()) {
+      await handle.close()
+      throw new FileReadError(file, new Error('is a directory'))
+    }
+    return createReadStream('', { fd: handle.fd, autoClose: true })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new FileNotFoundError(file, 'requests file')
+    if (error instanceof FileReadError) throw error
+    throw new FileReadError(file, error)
+  }
+}
+
+async function* explainMany(input: NodeJS.ReadableStream, file: string, evaluator: PolicyEvaluator, problems: string[]): AsyncGenerator<string> {
   const lines = createInterface({ input, crlfDelay: Infinity })
   let n = 0
   for await (const line of lines) {
@@ -136,7 +153,7 @@ export default defineCommand<ExplainOptions>({
     const evaluator = compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion })
     if (opts.requests) {
       const problems: string[] = []
-      const output = explainMany(opts.requests, evaluator, ctx, problems)
+      const output = explainMany(await openRequests(opts.requests, ctx), opts.requests, evaluator, problems)
       // the exit code is only known once the stream is consumed
       const result = { output, warnings: problems, exitCode: 0 }
       return Object.defineProperty(result, 'exitCode', { get: () => (problems.length > 0 ? 1 : 0), enumerable: true })
