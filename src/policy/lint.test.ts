@@ -14,7 +14,7 @@ const lint = (rules: string, head = HEAD, version?: string) =>
 const ids = (rules: string, head?: string, version?: string) => lint(rules, head, version).map((f) => f.id)
 
 /** Each case: a policy that has the problem, and the same policy fixed. */
-const CASES: Array<{ id: string; bad: string; fixed: string; head?: string; line?: number }> = [
+const CASES: Array<{ id: string; bad: string; fixed: string; head?: string; line?: number; version?: string }> = [
   {
     id: 'shadowed-rule',
     bad: '  - level: Metadata\n  - level: RequestResponse\n    resources: [{group: "", resources: ["secrets"]}]\n',
@@ -26,6 +26,76 @@ const CASES: Array<{ id: string; bad: string; fixed: string; head?: string; line
     bad: '  - level: None\n    verbs: [get, list, watch]\n    resources: [{group: "", resources: ["pods/*"]}]\n  - level: Metadata\n    users: [alice]\n    verbs: [get]\n    resources: [{group: "", resources: ["pods/log", "pods"]}]\n    namespaces: [prod]\n  - level: Metadata\n',
     fixed: '  - level: None\n    verbs: [get, list, watch]\n    resources: [{group: "", resources: ["pods/*"]}]\n  - level: Metadata\n    users: [alice]\n    verbs: [get, create]\n    resources: [{group: "", resources: ["pods/log", "pods"]}]\n    namespaces: [prod]\n  - level: Metadata\n',
     line: 8,
+  },
+  {
+    id: 'shadowed-rule',
+    // covered by two entries of the earlier rule together, and "*" covers a whole-group entry
+    bad: '  - level: None\n    resources: [{group: "", resources: ["pods"]}, {group: "", resources: ["secrets"]}, {group: apps, resources: ["*"]}]\n  - level: Metadata\n    resources: [{group: "", resources: ["pods", "secrets"]}, {group: apps}]\n  - level: Metadata\n',
+    fixed: '  - level: None\n    resources: [{group: "", resources: ["pods"]}, {group: "", resources: ["secrets"]}, {group: apps, resources: ["*"], resourceNames: [x]}]\n  - level: Metadata\n    resources: [{group: "", resources: ["pods", "secrets"]}, {group: apps}]\n  - level: Metadata\n',
+    line: 7,
+  },
+  {
+    id: 'group-not-a-group',
+    bad: '  - level: Request\n    resources: [{group: v1, resources: ["pods"]}]\n  - level: Metadata\n',
+    fixed: '  - level: Request\n    resources: [{group: "", resources: ["pods"]}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'wrong-api-group',
+    bad: '  - level: Request\n    resources: [{group: apps, resources: ["pods"]}]\n  - level: Metadata\n',
+    // a CRD group may reuse a built-in name (Volcano's jobs), metrics.k8s.io serves pods
+    fixed: '  - level: Request\n    resources: [{group: batch.volcano.sh, resources: ["jobs"]}, {group: metrics.k8s.io, resources: ["pods"]}, {group: extensions, resources: ["ingresses"]}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'impossible-resource',
+    bad: '  - level: Request\n    resources: [{group: "", resources: ["pods/"]}]\n  - level: Metadata\n',
+    // Go's TrimRight/TrimLeft take cutsets: "pods//*" is pods and its subresources, "*//log" every log
+    fixed: '  - level: Request\n    resources: [{group: "", resources: ["pods//*", "*//log", "pods/log"]}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'verb-never-matches',
+    bad: '  - level: Request\n    verbs: [bind, "*"]\n    resources: [{group: rbac.authorization.k8s.io}]\n  - level: Metadata\n',
+    fixed: '  - level: Request\n    resources: [{group: rbac.authorization.k8s.io}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'resource-names-on-create',
+    bad: '  - level: Request\n    verbs: [create]\n    resources: [{group: "", resources: ["serviceaccounts"], resourceNames: [builder]}]\n  - level: Metadata\n',
+    // a token request is a create on a subresource, and its URL names the service account
+    fixed: '  - level: Request\n    verbs: [create]\n    resources: [{group: "", resources: ["serviceaccounts/token"], resourceNames: [builder]}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'sensitive-data-logged',
+    // the earlier Metadata rule protects one namespace only
+    bad: '  - level: Metadata\n    namespaces: [default]\n    resources: [{group: "", resources: ["secrets"]}]\n  - level: RequestResponse\n',
+    fixed: '  - level: Metadata\n    resources: [{group: "", resources: ["secrets", "configmaps", "serviceaccounts/token"]}, {group: authentication.k8s.io, resources: [tokenreviews]}]\n  - level: RequestResponse\n    verbs: [create, update, patch, delete]\n',
+  },
+  {
+    id: 'exec-create-only',
+    bad: '  - level: None\n    verbs: [create]\n    resources: [{group: "", resources: ["pods/portforward"]}]\n  - level: Metadata\n',
+    // sessions over WebSocket end up at the same level: nothing is lost
+    fixed: '  - level: Metadata\n    verbs: [create]\n    resources: [{group: "", resources: ["pods/portforward"]}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'identity-misses-failed-logins',
+    bad: '  - level: Metadata\n    userGroups: [system:unauthenticated]\n  - level: None\n',
+    fixed: '  - level: Metadata\n    userGroups: [system:unauthenticated]\n  - level: Metadata\n',
+  },
+  {
+    id: 'no-catch-all',
+    // every rule needs an identity: failed logins match none of them
+    bad: '  - level: Metadata\n    userGroups: [system:authenticated, system:unauthenticated]\n',
+    fixed: '  - level: Metadata\n    userGroups: [system:authenticated, system:unauthenticated]\n  - level: Metadata\n    nonResourceURLs: ["*"]\n  - level: Metadata\n    namespaces: [""]\n  - level: Metadata\n    resources: [{group: "*"}]\n',
+  },
+  {
+    id: 'bodies-for-high-volume-reads',
+    bad: '  - level: RequestResponse\n    verbs: [list]\n    resources: [{group: "", resources: ["nodes"]}]\n  - level: Metadata\n',
+    // a watch has no responseObject
+    fixed: '  - level: RequestResponse\n    verbs: [watch]\n    resources: [{group: "", resources: ["nodes"]}]\n  - level: Metadata\n',
+  },
+  {
+    id: 'loader-warning',
+    bad: '  - level: Metadata\n    omitManagedFields: true\n',
+    fixed: '  - level: Metadata\n',
+    version: '1.22',
   },
   {
     id: 'wrong-api-group',
@@ -98,13 +168,13 @@ describe('policy lint findings', () => {
 
   for (const c of CASES) {
     it(`${c.id} fires on the problem and not on the fix`, () => {
-      const found = lint(c.bad, c.head)
+      const found = lint(c.bad, c.head, c.version)
       const hit = found.find((f) => f.id === c.id)
       expect(hit, JSON.stringify(found)).toBeDefined()
       expect(hit!.severity).toBe(LINT_RULES[c.id]!.severity)
       if (c.line) expect(hit!.line).toBe(c.line)
       expect(hit!.message.length).toBeGreaterThan(40)
-      expect(ids(c.fixed, c.head)).not.toContain(c.id)
+      expect(ids(c.fixed, c.head, c.version)).not.toContain(c.id)
     })
   }
 
@@ -188,6 +258,26 @@ describe('ruleCovers is sound', () => {
         for (const r of reqs) expect(dead.has(ev.evaluate(r).ruleIndex ?? -1)).toBe(false)
       }),
       { numRuns: 400 },
+    )
+  })
+})
+
+/** impossible-resource is only reported for patterns the evaluator (checker.go) never matches. */
+describe('impossible-resource is sound', () => {
+  const version = parseKubernetesVersion('1.37')
+  it('a reported pattern matches no request with a real resource and subresource', () => {
+    const segment = fc.constantFrom('pods', 'log', '*', '', 'exec')
+    const pattern = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'))
+    fc.assert(
+      fc.property(pattern, (res) => {
+        const loaded = loadPolicyText(`${HEAD}  - level: Metadata\n    resources: [{group: "", resources: [${JSON.stringify(res)}]}]\n`, 'p.yaml', { kubernetesVersion: version })
+        if (!lintPolicy(loaded).some((f) => f.id === 'impossible-resource')) return
+        const matches = compileRuleMatcher(loaded.rules[0]!, version)
+        for (const resource of ['pods', 'exec', 'log'])
+          for (const subresource of ['', 'log', 'exec'])
+            expect(matches({ user: 'u', groups: [], verb: 'get', apiGroup: '', resource, subresource, namespace: 'n', name: 'x', path: '/', isResourceRequest: true }), `${res} ${resource}/${subresource}`).toBe(false)
+      }),
+      { numRuns: 500 },
     )
   })
 })

@@ -32,7 +32,11 @@ async function writeOwnerOnly(path: string, text: string, force: boolean): Promi
 export default defineCommand<InitOptions>({
   path: ['policy', 'init'],
   summary: 'write an annotated starting policy (comprehensive, low-write, compliance, minimal)',
-  description: 'Prints the policy unless --output is given. Every rule is commented with why it is there.',
+  description:
+    'Prints the policy unless --output is given. Every rule is commented with why it is there.\n' +
+    'The default, comprehensive, records every request at least at Metadata (so every change and every\n' +
+    'failed login is attributable) without ever logging Secret values; choose low-write when log volume\n' +
+    'matters more than reads, compliance when auditors want full bodies of every write.',
   args: [],
   options: [
     { flags: '--preset <name>', description: `one of: ${presetNames().join(', ')}`, default: 'comprehensive', choices: presetNames() },

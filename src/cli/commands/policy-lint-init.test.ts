@@ -24,6 +24,15 @@ describe('kubetrail policy lint', () => {
     expect(findings.map((f) => `${f['line']} ${f['id']}`)).toEqual(['12 shadowed-rule', '19 sensitive-data-logged', '29 exec-create-only'])
   })
 
+  it('prints file:line: severity id: message, and reads --kubernetes-version', async () => {
+    const f = join(dir, 'omf.yaml')
+    writeFileSync(f, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nomitManagedFields: true\nrules:\n  - level: Metadata\n')
+    const old = await run(['policy', 'lint', f, '--kubernetes-version', '1.22'])
+    expect(old.code).toBe(0)
+    expect(old.out).toMatch(new RegExp(`^${f}:4: warning loader-warning: omitManagedFields: omitManagedFields is ignored by Kubernetes 1.22`, 'm'))
+    expect((await run(['policy', 'lint', f])).out).toBe(`${f}: no findings\n`)
+  })
+
   it('warnings alone exit 0; a policy that does not load exits 1 with its errors', async () => {
     expect((await run(['policy', 'lint', resolve(REPO_ROOT, 'examples/policies/seed-main.yaml')])).code).toBe(0)
     const bad = join(dir, 'bad.yaml')
@@ -55,6 +64,15 @@ describe('kubetrail policy init', () => {
     expect(again.err).toMatch(/already exists \[KT_FILE_EXISTS\]\nhint: Use --force/)
     expect((await run(['policy', 'init', '--output', 'audit-policy.yaml', '--force'])).code).toBe(0)
     expect(readFileSync(path, 'utf8')).toContain('# kubetrail preset: comprehensive')
+  })
+
+  it('every preset, as printed, passes policy check and has no lint findings', async () => {
+    for (const preset of ['minimal', 'comprehensive', 'compliance', 'low-write']) {
+      const f = join(dir, `${preset}.yaml`)
+      writeFileSync(f, (await run(['policy', 'init', '--preset', preset])).out)
+      expect((await run(['policy', 'check', f])).code, preset).toBe(0)
+      expect((await run(['policy', 'lint', f, '--json'])).out, preset).toBe('[]\n')
+    }
   })
 
   it('lists presets and rejects unknown ones', async () => {

@@ -3,7 +3,19 @@ export const comprehensive = `# kubetrail preset: comprehensive
 # A security-focused policy for most clusters: every request is recorded at least as Metadata
 # (who, what, when, from where, and the answer), writes to workloads and RBAC carry their
 # bodies, and nothing that holds secret values is logged with bodies.
-# Based on the comprehensive policy of the Kubernetes audit guide, with its traps fixed.
+#
+# Based on the "comprehensive security policy" of the Kubernetes audit guide. Fixed:
+#  - Secrets were logged at RequestResponse: Secret values in the log. Now Metadata, together
+#    with ConfigMaps, service-account tokens and TokenReviews (same problem).
+#  - The guide's kube-proxy rule (watch endpoints/services) came after a rule that already
+#    matched all its requests, so it never applied; that rule still covers them: removed.
+#  - exec/attach/portforward were matched with verb "create" only, which misses kubectl >= 1.30
+#    (WebSockets, verb "get"). At Request level they recorded nothing more than Metadata.
+#  - "deletecollection" counts as a write (kubectl delete --all).
+# Added: health probes and reads of events, leases and endpointslices are dropped (constant,
+# no security value);
+# writes of replicasets, jobs, cronjobs, ingresses, PDBs and admission webhooks carry bodies.
+# podsecuritypolicies is gone (removed in Kubernetes 1.25).
 apiVersion: audit.k8s.io/v1
 kind: Policy
 # RequestReceived only duplicates what ResponseComplete records later (about half the volume).
@@ -16,15 +28,7 @@ rules:
   - level: None
     nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/version"]
 
-  # kube-proxy watching endpoints and services: constant, expected, no security value.
-  - level: None
-    users: ["system:kube-proxy"]
-    verbs: ["watch"]
-    resources:
-      - group: ""
-        resources: ["endpoints", "services", "services/status"]
-
-  # Reads of high-churn, non-sensitive objects by anyone.
+  # Reads of high-churn, non-sensitive objects by anyone (kube-proxy's watches included).
   - level: None
     verbs: ["get", "list", "watch"]
     resources:
