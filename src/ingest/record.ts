@@ -12,6 +12,7 @@
  * `fullEvent()` then throws.)
  */
 import type { AuditEvent } from '../model/index.js'
+import { isJsonObject } from '../core/json.js'
 
 const REQUEST_KEY = ',"requestObject":'
 const RESPONSE_KEY = ',"responseObject":'
@@ -79,10 +80,6 @@ export interface HeadParse {
   bodiesStart: number
   requestObjectChars: number
   responseObjectChars: number
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 const QUOTE = 0x22
@@ -212,7 +209,7 @@ export function parseHead(line: string): HeadParse {
 function tryObject(text: string): Record<string, unknown> | undefined {
   try {
     const v = JSON.parse(text) as unknown
-    return isPlainObject(v) ? v : undefined
+    return isJsonObject(v) ? v : undefined
   } catch {
     return undefined
   }
@@ -225,7 +222,7 @@ function tryObject(text: string): Record<string, unknown> | undefined {
  */
 export function parseFull(line: string): HeadParse {
   const value = JSON.parse(line) as unknown
-  if (!isPlainObject(value) || (value['requestObject'] === undefined && value['responseObject'] === undefined)) {
+  if (!isJsonObject(value) || (value['requestObject'] === undefined && value['responseObject'] === undefined)) {
     return { value, raw: undefined, bodiesStart: -1, requestObjectChars: 0, responseObjectChars: 0 }
   }
   const req = line.indexOf(REQUEST_KEY)

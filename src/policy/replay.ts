@@ -8,6 +8,7 @@
  * never up; `ReplayOutcome.underRecorded` says when a figure is therefore a lower bound.
  */
 import { levelAtLeast, type AuditEvent, type Level, type Stage } from '../model/index.js'
+import { isJsonObject, type JsonObject } from '../core/json.js'
 export { goJson } from '../model/index.js'
 import type { Decision } from './types.js'
 
@@ -51,15 +52,10 @@ export function replayEvent(event: AuditEvent, decision: Decision): AuditEvent {
   return out
 }
 
-type JsonObject = Record<string, unknown>
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 function stripMetadata(obj: JsonObject): JsonObject {
   const meta = obj['metadata']
-  if (!isObject(meta) || !('managedFields' in meta)) return obj
+  if (!isJsonObject(meta) || !('managedFields' in meta)) return obj
   const { managedFields: _dropped, ...rest } = meta
   return { ...obj, metadata: rest }
 }
@@ -69,15 +65,15 @@ function stripMetadata(obj: JsonObject): JsonObject {
  * from every item of a list, and from the objects embedded in a Table's rows.
  */
 export function withoutManagedFields(body: unknown): unknown {
-  if (!isObject(body)) return body
+  if (!isJsonObject(body)) return body
   let out = stripMetadata(body)
   const items = out['items']
-  if (Array.isArray(items)) out = { ...out, items: items.map((i) => (isObject(i) ? stripMetadata(i) : i)) }
+  if (Array.isArray(items)) out = { ...out, items: items.map((i) => (isJsonObject(i) ? stripMetadata(i) : i)) }
   const rows = out['rows']
   if (out['kind'] === 'Table' && Array.isArray(rows)) {
     out = {
       ...out,
-      rows: rows.map((r) => (isObject(r) && isObject(r['object']) ? { ...r, object: stripMetadata(r['object']) } : r)),
+      rows: rows.map((r) => (isJsonObject(r) && isJsonObject(r['object']) ? { ...r, object: stripMetadata(r['object']) } : r)),
     }
   }
   return out

@@ -2,6 +2,7 @@
  * @module What changed between two versions of a Kubernetes object: leaf paths added, removed
  * or changed, ignoring bookkeeping fields the apiserver rewrites on every write.
  */
+import { isJsonObject } from '../core/json.js'
 
 const IGNORED = new Set(['metadata.managedFields', 'metadata.resourceVersion', 'metadata.generation', 'metadata.uid', 'metadata.creationTimestamp', 'status'])
 
@@ -11,13 +12,9 @@ export interface FieldChange {
   after?: unknown
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
 function walk(a: unknown, b: unknown, path: string, out: FieldChange[]): void {
   if (IGNORED.has(path)) return
-  if (isObj(a) && isObj(b)) {
+  if (isJsonObject(a) && isJsonObject(b)) {
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], path ? `${path}.${k}` : k, out)
     return
   }

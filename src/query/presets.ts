@@ -6,6 +6,7 @@
 import { BlockList, isIP } from 'node:net'
 import type { AuditEvent } from '../model/index.js'
 import type { EventQuery } from '../store/index.js'
+import { isJsonObject, type JsonObject } from '../core/json.js'
 
 export interface QueryPreset {
   name: string
@@ -22,17 +23,16 @@ export interface QueryPreset {
 
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection']
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+type Obj = JsonObject
 
 /** The pod spec inside a Pod, a workload's template, or a CronJob's job template. */
 function podSpecOf(body: unknown): Obj | undefined {
-  if (!isObj(body)) return undefined
+  if (!isJsonObject(body)) return undefined
   const spec = body['spec']
-  if (!isObj(spec)) return undefined
+  if (!isJsonObject(spec)) return undefined
   if (body['kind'] === 'Pod') return spec
-  const template = isObj(spec['template']) ? spec['template'] : isObj(spec['jobTemplate']) && isObj((spec['jobTemplate'] as Obj)['spec']) ? (((spec['jobTemplate'] as Obj)['spec'] as Obj)['template'] as Obj | undefined) : undefined
-  return isObj(template) && isObj(template['spec']) ? (template['spec'] as Obj) : undefined
+  const template = isJsonObject(spec['template']) ? spec['template'] : isJsonObject(spec['jobTemplate']) && isJsonObject((spec['jobTemplate'] as Obj)['spec']) ? (((spec['jobTemplate'] as Obj)['spec'] as Obj)['template'] as Obj | undefined) : undefined
+  return isJsonObject(template) && isJsonObject(template['spec']) ? (template['spec'] as Obj) : undefined
 }
 
 /** Privileged, host namespaces or hostPath in any container, init container or ephemeral container. */
@@ -44,10 +44,10 @@ export function privilegedReasons(body: unknown): string[] {
   for (const list of ['containers', 'initContainers', 'ephemeralContainers']) {
     const containers = spec[list]
     if (!Array.isArray(containers)) continue
-    for (const c of containers) if (isObj(c) && isObj(c['securityContext']) && (c['securityContext'] as Obj)['privileged'] === true) reasons.push(`privileged ${list === 'containers' ? 'container' : list.slice(0, -1)} ${String(c['name'] ?? '')}`.trim())
+    for (const c of containers) if (isJsonObject(c) && isJsonObject(c['securityContext']) && (c['securityContext'] as Obj)['privileged'] === true) reasons.push(`privileged ${list === 'containers' ? 'container' : list.slice(0, -1)} ${String(c['name'] ?? '')}`.trim())
   }
   const volumes = spec['volumes']
-  if (Array.isArray(volumes)) for (const v of volumes) if (isObj(v) && isObj(v['hostPath'])) reasons.push(`hostPath ${String((v['hostPath'] as Obj)['path'] ?? '')}`)
+  if (Array.isArray(volumes)) for (const v of volumes) if (isJsonObject(v) && isJsonObject(v['hostPath'])) reasons.push(`hostPath ${String((v['hostPath'] as Obj)['path'] ?? '')}`)
   return reasons
 }
 
@@ -67,7 +67,7 @@ export function isExternalIP(ip: string): boolean {
 /** A TokenReview answered "not authenticated" (Go omits `authenticated: false`; `error` says why). Needs RequestResponse-level events. */
 function tokenReviewFailed(e: AuditEvent): boolean {
   const resp = e.responseObject
-  return e.verb === 'create' && isObj(resp) && isObj(resp['status']) && (resp['status'] as Obj)['authenticated'] !== true
+  return e.verb === 'create' && isJsonObject(resp) && isJsonObject(resp['status']) && (resp['status'] as Obj)['authenticated'] !== true
 }
 
 export const QUERY_PRESETS: readonly QueryPreset[] = [
@@ -188,5 +188,5 @@ export function withPreset(user: EventQuery, preset: QueryPreset): EventQuery {
 }
 
 function canonical(x: unknown): string {
-  return isObj(x) ? JSON.stringify(x, Object.keys(x).sort()) : JSON.stringify(x)
+  return isJsonObject(x) ? JSON.stringify(x, Object.keys(x).sort()) : JSON.stringify(x)
 }

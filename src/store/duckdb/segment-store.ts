@@ -392,10 +392,13 @@ export class DuckDbSegmentStore implements AuditStore {
     const cutoff = olderThan.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
     let prunedBatches = 0
     let prunedEvents = 0
-    for (const l of this.liveBatches()) {
+    const links = this.links()
+    let last = links.at(-1)
+    for (const l of this.liveBatches(links)) {
       if (!l.lastAt || l.lastAt >= cutoff) continue
       // the prune is committed first: a crash after it leaves a file that is no longer read
-      appendLink(this.chainPath, nextLink(this.links().at(-1), { kind: 'prune', prunedSeq: l.seq, segment: l.segment, events: l.events, contentHash: l.contentHash }))
+      last = nextLink(last, { kind: 'prune', prunedSeq: l.seq, segment: l.segment, events: l.events, contentHash: l.contentHash })
+      appendLink(this.chainPath, last)
       rmSync(this.segmentPath(l.segment!), { force: true })
       prunedBatches++
       prunedEvents += l.events
