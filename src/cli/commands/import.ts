@@ -93,7 +93,7 @@ export default defineCommand<ImportOptions>({
   options: [
     { flags: '--cluster <name>', description: 'cluster these events come from', default: 'default' },
     DATA_DIR_OPTION,
-    { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '50000' },
+    { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '20000' },
   ],
   examples: ['kubetrail import /var/log/kubernetes/audit/', "kubetrail import 'audit-*.log.gz' audit.log --cluster prod-eu", 'zcat audit.log.gz | kubetrail import -'],
   async handler(args, opts, ctx) {
