@@ -105,6 +105,9 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
         ...['deployments', 'daemonsets', 'statefulsets', 'replicasets'].map((r) => ({ apiGroup: 'apps', resource: r, subresource: '' })),
         ...['jobs', 'cronjobs'].map((r) => ({ apiGroup: 'batch', resource: r, subresource: '' })),
       ],
+      // The store keeps only bodies naming one of the fields (as the apiserver's encoder writes
+      // keys: never escaped); privilegedReasons decides.
+      eventContainsAny: ['"privileged"', '"hostNetwork"', '"hostPID"', '"hostIPC"', '"hostPath"'],
     },
     accept: (e) => privilegedReasons(e.requestObject).length > 0,
     seedJq: 'select(.verb=="create" and .objectRef.resource=="pods") | select(.requestObject.spec.containers[].securityContext.privileged==true)',
@@ -160,7 +163,8 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
   {
     name: 'external-ips',
     question: 'requests from any address outside private, loopback, link-local and CGNAT ranges',
-    query: {},
+    // the store narrows to events with an address outside private IPv4; the check here is exact
+    query: { sourceIPOutsidePrivateIPv4: true },
     accept: (e) => (e.sourceIPs ?? []).some(isExternalIP),
     seedJq: 'select(.sourceIPs[0] | startswith("10.") or startswith("192.168.") | not)',
     jqIsRight: false,

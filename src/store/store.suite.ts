@@ -123,6 +123,9 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await expectCount({ verbs: ['create', 'patch'] }, (p) => p.verb === 'create' || p.verb === 'patch')
       await expectCount({ codes: [{ min: 400, max: 499 }] }, (p) => (p.responseStatus?.code ?? 0) >= 400 && (p.responseStatus?.code ?? 0) <= 499)
       await expectCount({ namespace: 'production' }, (p) => p.objectRef?.namespace === 'production')
+      const containing = (needles: string[]) => events.filter((e) => needles.some((n) => e.json.includes(n))).length
+      expect(await store.count({ eventContainsAny: ['"hostPath"', '"privileged"'] })).toBe(containing(['"hostPath"', '"privileged"']))
+      expect(containing(['"privileged"'])).toBeGreaterThan(0)
       const mid = parsed[900]!.requestReceivedTimestamp
       await expectCount({ since: new Date(mid) }, (p) => p.requestReceivedTimestamp >= mid)
       const newest = await collect(store.query({ limit: 3 }))
@@ -130,6 +133,31 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       const times = newest.map((n) => n.event.requestReceivedTimestamp)
       expect([...times].sort().reverse()).toEqual(times)
       await store.close()
+    })
+
+    it('property: sourceIPOutsidePrivateIPv4 keeps exactly the events with an address outside private IPv4', async () => {
+      const octet = fc.integer({ min: 0, max: 255 })
+      const ipv4 = fc.oneof(
+        fc.tuple(fc.constantFrom(0, 10, 100, 127, 169, 172, 192, 8, 34, 203), octet, octet, octet).map((o) => o.join('.')),
+        fc.constantFrom('172.15.0.1', '172.16.0.1', '172.31.255.255', '172.32.0.1', '100.63.0.1', '100.64.0.1', '100.127.1.1', '100.128.0.1', '192.168.1.1', '192.169.0.1', '169.254.1.1', '169.253.0.1'),
+      )
+      const ip = fc.oneof(ipv4, fc.constantFrom('::1', 'fd00::1', '2001:db8::1', '::ffff:10.0.0.1', 'not-an-ip'))
+      const base = rawEvents().slice(0, 1)[0]!
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.array(ip, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 12 }), async (ipLists) => {
+          const { store } = await fresh()
+          const events = ipLists.map((ips, i) => {
+            const e = JSON.parse(base.json) as Record<string, unknown>
+            return { json: JSON.stringify({ ...e, auditID: `ip-${i}`, sourceIPs: ips }), file: 'gen', line: i + 1 }
+          })
+          await store.append(events, 'default')
+          const privateV4 = (a: string) => /^(0|10|127)\./.test(a) || /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./.test(a) || /^169\.254\./.test(a) || /^172\.(1[6-9]|2\d|3[01])\./.test(a) || /^192\.168\./.test(a)
+          const expected = ipLists.filter((ips) => ips.some((a) => !privateV4(a))).length
+          expect(await store.count({ sourceIPOutsidePrivateIPv4: true })).toBe(expected)
+          await store.close()
+        }),
+        { numRuns: 15 },
+      )
     })
 
     it('verifies its chain, and names the batch that was tampered with', async () => {

@@ -70,6 +70,14 @@ export interface EventQuery {
   userPrefix?: string
   /** At least one of these must hold too (each is a query of its own, without order/limit). */
   anyOf?: EventQuery[]
+  /**
+   * Some source IP is not an IPv4 address in 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12
+   * or 192.168/16 (IPv6 and malformed addresses count as outside): the store's cheap pass for
+   * "external" sources, refined by the caller.
+   */
+  sourceIPOutsidePrivateIPv4?: boolean
+  /** The stored event's JSON text contains one of these strings (a cheap pass before parsing). */
+  eventContainsAny?: string[]
   /** Free-text match on the request URI (substring). */
   uriContains?: string
   order?: 'newest' | 'oldest'

@@ -140,7 +140,10 @@ export class DuckDbSegmentStore implements AuditStore {
     // Bounded memory whatever the input; beyond it DuckDB spills to files, which hold event data:
     // a private (0700) directory of our own, removed on close.
     const spill = mkdtempSync(join(tmpdir(), 'kubetrail-spill-'))
-    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '160MB', temp_directory: spill, allocator_flush_threshold: '32MB', allocator_background_threads: 'true' })
+    // A writer's batches are bounded (--batch-size), so a small limit keeps the import's memory
+    // flat; readers may sort or hold large results and get more.
+    const memoryLimit = options.write ? '160MB' : '1GB'
+    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: memoryLimit, temp_directory: spill })
     const conn = await instance.connect()
     const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 10_000, spill)
     if (options.write) store.removeUncommittedSegments()
