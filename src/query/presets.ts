@@ -3,8 +3,7 @@
  * where the guide's jq is wrong. A preset is a store-side `EventQuery` (fast, indexed columns)
  * plus, where the question depends on a body or on address ranges, a check of each event.
  */
-import { BlockList, isIP } from 'node:net'
-import type { AuditEvent } from '../model/index.js'
+import { isExternalIP, type AuditEvent } from '../model/index.js'
 import type { EventQuery } from '../store/index.js'
 import { isJsonObject, type JsonObject } from '../core/json.js'
 
@@ -49,19 +48,6 @@ export function privilegedReasons(body: unknown): string[] {
   const volumes = spec['volumes']
   if (Array.isArray(volumes)) for (const v of volumes) if (isJsonObject(v) && isJsonObject(v['hostPath'])) reasons.push(`hostPath ${String((v['hostPath'] as Obj)['path'] ?? '')}`)
   return reasons
-}
-
-/** Addresses that are not "external": RFC 1918, loopback, link-local, CGNAT, IPv6 ULA and link-local. */
-const INTERNAL = new BlockList()
-for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['169.254.0.0', 16], ['100.64.0.0', 10], ['0.0.0.0', 8]] as const)
-  INTERNAL.addSubnet(net, bits, 'ipv4')
-for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::', 128]] as const) INTERNAL.addSubnet(net, bits, 'ipv6')
-
-export function isExternalIP(ip: string): boolean {
-  const family = isIP(ip)
-  if (family === 0) return false
-  if (family === 6 && ip.toLowerCase().startsWith('::ffff:')) return isExternalIP(ip.slice(7))
-  return !INTERNAL.check(ip, family === 4 ? 'ipv4' : 'ipv6')
 }
 
 /** A TokenReview answered "not authenticated" (Go omits `authenticated: false`; `error` says why). Needs RequestResponse-level events. */

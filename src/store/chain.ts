@@ -10,8 +10,9 @@ import type { ChainLink } from './types.js'
 
 export const GENESIS = '0'.repeat(64)
 
-export function linkHash(l: Pick<ChainLink, 'seq' | 'kind' | 'contentHash' | 'prevHash' | 'events'>): string {
-  return createHash('sha256').update(`${l.seq}\n${l.kind}\n${l.events}\n${l.contentHash}\n${l.prevHash}`).digest('hex')
+export function linkHash(l: Pick<ChainLink, 'seq' | 'kind' | 'contentHash' | 'prevHash' | 'events' | 'replaces'>): string {
+  const replaces = l.replaces ? `\n${l.replaces.join(',')}` : ''
+  return createHash('sha256').update(`${l.seq}\n${l.kind}\n${l.events}\n${l.contentHash}\n${l.prevHash}${replaces}`).digest('hex')
 }
 
 export function readChain(path: string): ChainLink[] {

@@ -22,18 +22,20 @@ export interface AppendResult {
 /** One committed batch in the tamper-evident chain. */
 export interface ChainLink {
   seq: number
-  kind: 'batch' | 'prune'
-  /** batch: the segment holding its events; prune: the batch it removed. */
+  kind: 'batch' | 'prune' | 'compact'
+  /** batch, compact: the segment holding its events; prune: the batch it removed. */
   segment?: string
   prunedSeq?: number
+  /** compact: the batches (and earlier compactions) merged into this segment. */
+  replaces?: number[]
   events: number
   /** Earliest request and latest stage time in the batch (RFC 3339, µs). */
   firstAt?: string
   lastAt?: string
-  /** SHA-256 over the batch's rows as stored (every column, in order). */
+  /** SHA-256 of the segment file's bytes. */
   contentHash: string
   prevHash: string
-  /** SHA-256 over seq, kind, contentHash, prevHash: what the next link points to. */
+  /** SHA-256 over seq, kind, events, contentHash, prevHash (and replaces): what the next link points to. */
   hash: string
   committedAt: string
 }
@@ -122,6 +124,8 @@ export type TopField = (typeof TOP_FIELDS)[number]
 export interface AuditStore {
   /** Validates, de-duplicates and commits one batch as one chain link. Writers only. */
   append(events: readonly RawEvent[], cluster: string): Promise<AppendResult>
+  /** Merges runs of small committed batches into larger segments (writers only); returns how many segments went away. */
+  compact(options?: { smallerThan?: number; targetEvents?: number }): Promise<number>
   query(q: EventQuery): AsyncIterable<StoredEvent>
   count(q: EventQuery): Promise<number>
   /** The most frequent values of a field among the matching events. */

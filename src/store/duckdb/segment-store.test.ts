@@ -1,7 +1,11 @@
-import { readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { isExternalIP, userKind } from '../../model/index.js'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { runStoreSuite } from '../store.suite.js'
+import { rawEvents, runStoreSuite } from '../store.suite.js'
 import { DuckDbSegmentStore } from './segment-store.js'
 import type { ChainLink } from '../types.js'
 
@@ -38,4 +42,32 @@ runStoreSuite('duckdb segments', {
       }
     }
   },
+})
+
+describe('enrichment columns', () => {
+  it('user_kind and source_external equal userKind and isExternalIP, on real events and generated addresses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-enrich-'))
+    const store = await DuckDbSegmentStore.open(dir, { write: true })
+    const real = rawEvents()
+    const octet = fc.integer({ min: 0, max: 255 })
+    const ips = fc.sample(
+      fc.oneof(
+        fc.tuple(fc.constantFrom(0, 10, 100, 127, 169, 172, 192, 8, 34), octet, octet, octet).map((o) => o.join('.')),
+        fc.ipV4(),
+        fc.ipV6(),
+        fc.constantFrom('::1', '::', 'fd00::1', 'fe80::1', 'febf::1', 'fec0::1', '2001:db8::1', '::ffff:10.0.0.1', '::ffff:8.8.8.8', 'not-an-ip', '999.1.1.1'),
+      ),
+      { numRuns: 400, seed: 7 },
+    )
+    const base = JSON.parse(real[0]!.json) as Record<string, unknown>
+    const generated = ips.map((ip, i) => ({ json: JSON.stringify({ ...base, auditID: `gen-${i}`, sourceIPs: [ip] }), file: 'gen', line: i + 1 }))
+    await store.append([...real, ...generated], 'default')
+    const { rows } = await store.sql('SELECT audit_id, stage, username, user_kind, source_ips, source_external FROM events')
+    expect(rows.length).toBe(real.length + generated.length)
+    for (const [id, stage, username, kind, sourceIps, external] of rows as Array<[string, string, string | null, string, string[], boolean]>) {
+      expect(kind, `${id} ${stage}`).toBe(userKind(username ?? undefined))
+      expect(external, `${id} ${sourceIps.join(',')}`).toBe(sourceIps.some(isExternalIP))
+    }
+    await store.close()
+  })
 })

@@ -10,7 +10,7 @@
  * large JSON bodies compressed, which a DuckDB table does not.
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, createReadStream, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, createReadStream, fsyncSync, openSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
@@ -25,6 +25,25 @@ import { buildWhere, type SqlParam } from './query-sql.js'
 
 const TS = (expr: string) =>
   `coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ'))`
+
+/** Who made the request (the collector's enrichment; `userKind` in src/model is the same rule). */
+const USER_KIND_SQL = `CASE
+  WHEN t.user.username IS NULL OR t.user.username = '' THEN 'unauthenticated'
+  WHEN t.user.username = 'system:anonymous' THEN 'anonymous'
+  WHEN starts_with(t.user.username, 'system:serviceaccount:') THEN 'serviceaccount'
+  WHEN starts_with(t.user.username, 'system:node:') THEN 'node'
+  WHEN starts_with(t.user.username, 'system:') THEN 'system'
+  ELSE 'human' END`
+
+/** An address outside private, loopback, link-local, CGNAT and unspecified ranges (`isExternalIP` in src/model). */
+const EXTERNAL_IP_SQL = (ip: string) => {
+  const v4 = `regexp_extract(lower(${ip}), '^(::ffff:)?([0-9]{1,3}(\\.[0-9]{1,3}){3})$', 2)`
+  const private4 = `regexp_matches(${v4}, '^(0|10|127|100\\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|169\\.254|172\\.(1[6-9]|2[0-9]|3[01])|192\\.168)\\.')`
+  const valid4 = `regexp_matches(${v4}, '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$')`
+  const v6 = `(contains(${ip}, ':') AND regexp_matches(lower(${ip}), '^[0-9a-f:.]+$'))`
+  const private6 = `(lower(${ip}) IN ('::1', '::') OR regexp_matches(lower(${ip}), '^f[cd][0-9a-f]{0,2}:|^fe[89ab][0-9a-f]:'))`
+  return `(CASE WHEN ${v4} <> '' THEN ${valid4} AND NOT ${private4} ELSE ${v6} AND NOT ${private6} END)`
+}
 
 /** Flattened columns, in stored (and hashed) order (documented in docs/store.md), from `t` = the event parsed once by json_transform. */
 const COLUMNS: Array<[name: string, type: string, expr: string]> = [
@@ -54,6 +73,8 @@ const COLUMNS: Array<[name: string, type: string, expr: string]> = [
   ['request_received_at', 'TIMESTAMP', TS('t.requestReceivedTimestamp')],
   ['stage_at', 'TIMESTAMP', TS('t.stageTimestamp')],
   ['annotations', 'VARCHAR', 'CAST(t.annotations AS VARCHAR)'],
+  ['user_kind', 'VARCHAR', USER_KIND_SQL],
+  ['source_external', 'BOOLEAN', `len(list_filter(coalesce(t.sourceIPs, []), ip -> ${EXTERNAL_IP_SQL('ip')})) > 0`],
   ['event', 'VARCHAR', 'raw'],
 ]
 
@@ -158,20 +179,74 @@ export class DuckDbSegmentStore implements AuditStore {
     return readChain(this.chainPath)
   }
 
-  /** Committed, not pruned batches. */
+  /** Committed segments that are read: batches and compactions not pruned or compacted away. */
   private liveBatches(links = this.links()): ChainLink[] {
-    const pruned = new Set(links.filter((l) => l.kind === 'prune').map((l) => l.prunedSeq))
-    return links.filter((l) => l.kind === 'batch' && !pruned.has(l.seq))
+    const gone = retiredSeqs(links)
+    return links.filter((l) => (l.kind === 'batch' || l.kind === 'compact') && !gone.has(l.seq))
   }
 
   private segmentPath(name: string): string {
     return join(this.dir, 'segments', name)
   }
 
-  /** Segment files no link names were left by an interrupted write: they never happened. */
+  /**
+   * Segment files no link names were left by an interrupted write: they never happened. Files
+   * of compacted-away batches are removed once no reader can still be using them.
+   */
   private removeUncommittedSegments(): void {
-    const named = new Set(this.links().map((l) => l.segment))
-    for (const f of readdirSync(join(this.dir, 'segments'))) if (!named.has(f)) rmSync(this.segmentPath(f), { force: true })
+    const links = this.links()
+    const live = new Set(this.liveBatches(links).map((l) => l.segment))
+    const named = new Set(links.map((l) => l.segment))
+    const cutoff = new Date(Date.now() - RETIRED_GRACE_MS).toISOString()
+    const retiredAt = new Map<string, string>()
+    for (const l of links) if (l.kind === 'compact') for (const seq of l.replaces ?? []) retiredAt.set(links.find((x) => x.seq === seq)?.segment ?? '', l.committedAt)
+    for (const f of readdirSync(join(this.dir, 'segments'))) {
+      const retired = retiredAt.get(f)
+      if (!named.has(f) || (!live.has(f) && (!retired || retired < cutoff))) rmSync(this.segmentPath(f), { force: true })
+    }
+  }
+
+  /**
+   * Merges runs of small segments into one (a `compact` link naming the batches it replaces), so
+   * a collector committing every few seconds does not leave queries thousands of files to open.
+   * Returns the number of segments merged away.
+   */
+  async compact(options: { smallerThan?: number; targetEvents?: number } = {}): Promise<number> {
+    const smallerThan = options.smallerThan ?? 50_000
+    const target = options.targetEvents ?? 200_000
+    let merged = 0
+    for (;;) {
+      const live = this.liveBatches()
+      let run: ChainLink[] = []
+      let best: ChainLink[] = []
+      for (const l of live) {
+        if (l.events < smallerThan && run.reduce((n, r) => n + r.events, 0) + l.events <= target) run.push(l)
+        else {
+          if (run.length > best.length) best = run
+          run = l.events < smallerThan ? [l] : []
+        }
+      }
+      if (run.length > best.length) best = run
+      if (best.length < 2) break
+      await this.commitCompaction(best)
+      merged += best.length - 1
+    }
+    this.removeUncommittedSegments()
+    return merged
+  }
+
+  private async commitCompaction(parts: ChainLink[]): Promise<void> {
+    const files = fileList(parts.map((l) => this.segmentPath(l.segment!)))
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE compaction AS
+      SELECT filename, row_in_batch, row_number() OVER (ORDER BY "cluster", resource, verb, username, request_received_at, filename, row_in_batch) AS new_row
+      FROM read_parquet(${files}, filename = true)`)
+    const cols = COLUMNS.map(([n]) => `"${n}"`).join(', ')
+    const link = await this.commit(
+      `SELECT ${cols}, c.new_row AS row_in_batch FROM read_parquet(${files}, filename = true) s JOIN compaction c USING (filename, row_in_batch) ORDER BY c.new_row`,
+      { kind: 'compact', replaces: parts.map((l) => l.seq), expectEvents: parts.reduce((n, l) => n + l.events, 0) },
+    )
+    await this.conn.run('DROP TABLE compaction')
+    if (!link) throw new KubetrailError('KT_STORE_WRITE_FAILED', `compaction of batches ${parts[0]!.seq}..${parts.at(-1)!.seq} wrote nothing`)
   }
 
   private async all<T>(sql: string, params: SqlParam[] = []): Promise<T[]> {
@@ -248,7 +323,7 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   /** Writes the rows of `rowsSql` as the next segment and commits it; undefined when there are none. */
-  private async commit(rowsSql: string): Promise<ChainLink | undefined> {
+  private async commit(rowsSql: string, compaction?: { kind: 'compact'; replaces: number[]; expectEvents: number }): Promise<ChainLink | undefined> {
     const prev = this.links().at(-1)
     const seq = (prev?.seq ?? 0) + 1
     const name = `${String(seq).padStart(SEGMENT_DIGITS, '0')}.parquet`
@@ -262,14 +337,22 @@ export class DuckDbSegmentStore implements AuditStore {
       rmSync(tmp, { force: true })
       return undefined
     }
+    if (compaction && events !== compaction.expectEvents) {
+      rmSync(tmp, { force: true })
+      throw new KubetrailError('KT_STORE_CORRUPT', `compaction read ${events} events from segments committed with ${compaction.expectEvents}`, { hint: 'Run `kubetrail verify`.' })
+    }
     chmodSync(tmp, 0o600)
+    fsyncFile(tmp)
     const final = this.segmentPath(name)
     renameSync(tmp, final)
+    fsyncFile(join(this.dir, 'segments'))
     const [range] = await this.all<{ lo: string; hi: string }>(
-      "SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(stage_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi FROM novel",
+      `SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(stage_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi FROM read_parquet(${sqlString(final)})`,
     )
     const contentHash = await fileSha256(final)
-    const link = nextLink(prev, { kind: 'batch', segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash })
+    const link = nextLink(prev, compaction
+      ? { kind: 'compact', replaces: compaction.replaces, segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash }
+      : { kind: 'batch', segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash })
     appendLink(this.chainPath, link)
     return link
   }
@@ -371,14 +454,21 @@ export class DuckDbSegmentStore implements AuditStore {
     const problems: VerifyReport['problems'] = []
     let prev: ChainLink | undefined
     let events = 0
-    const pruned = new Set(links.filter((l) => l.kind === 'prune').map((l) => l.prunedSeq))
+    const gone = retiredSeqs(links)
+    const bySeq = new Map(links.map((l) => [l.seq, l]))
     for (const l of links) {
       const expectedSeq = (prev?.seq ?? 0) + 1
       if (l.seq !== expectedSeq) problems.push({ seq: l.seq, problem: `out of sequence: expected batch ${expectedSeq} here (a batch was removed, inserted or reordered)` })
       if (l.prevHash !== (prev?.hash ?? GENESIS)) problems.push({ seq: l.seq, problem: 'does not link to the batch before it (the chain was altered here)' })
       const recomputed = linkHash(l)
       if (recomputed !== l.hash) problems.push({ seq: l.seq, problem: 'its own hash does not match its content (the chain entry was edited)' })
-      if (l.kind === 'batch' && !pruned.has(l.seq)) {
+      if (l.kind === 'compact') {
+        const replaced = (l.replaces ?? []).map((s) => bySeq.get(s))
+        const before = replaced.reduce((n, r) => n + (r?.events ?? 0), 0)
+        if (replaced.some((r) => !r || r.seq >= l.seq || (r.kind !== 'batch' && r.kind !== 'compact'))) problems.push({ seq: l.seq, problem: 'names batches it cannot have compacted (the chain was altered here)' })
+        else if (before !== l.events) problems.push({ seq: l.seq, problem: `holds ${l.events} events, but the batches it compacted had ${before}` })
+      }
+      if ((l.kind === 'batch' || l.kind === 'compact') && !gone.has(l.seq)) {
         const path = this.segmentPath(l.segment!)
         if (!existsSync(path)) problems.push({ seq: l.seq, problem: `its segment ${l.segment} is missing (removed outside \`kubetrail prune\`)` })
         else {
@@ -428,6 +518,29 @@ export class DuckDbSegmentStore implements AuditStore {
     this.instance.closeSync()
     rmSync(this.spillDir, { recursive: true, force: true })
     this.release?.()
+  }
+}
+
+/** How long a compacted-away segment stays on disk for readers that listed it just before. */
+const RETIRED_GRACE_MS = 5 * 60_000
+
+/** Batches no longer read: pruned, or merged into a compaction. */
+function retiredSeqs(links: readonly ChainLink[]): Set<number> {
+  const gone = new Set<number>()
+  for (const l of links) {
+    if (l.kind === 'prune' && l.prunedSeq !== undefined) gone.add(l.prunedSeq)
+    if (l.kind === 'compact') for (const s of l.replaces ?? []) gone.add(s)
+  }
+  return gone
+}
+
+/** Makes a file's (or directory's) content durable before it is named in the chain. */
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
   }
 }
 

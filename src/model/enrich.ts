@@ -1,0 +1,33 @@
+/**
+ * @module What the collector adds to every event, as plain functions: the kind of user who made
+ * the request and whether a source address is external. The store computes the same two things
+ * in SQL (`user_kind`, `source_external`); a test holds them equal on real events.
+ */
+import { BlockList, isIP } from 'node:net'
+
+export const USER_KINDS = ['human', 'serviceaccount', 'node', 'system', 'anonymous', 'unauthenticated'] as const
+export type UserKind = (typeof USER_KINDS)[number]
+
+/** `unauthenticated` is a failed login (the apiserver logs `user: {}`); `anonymous` got in as system:anonymous. */
+export function userKind(username: string | undefined): UserKind {
+  if (!username) return 'unauthenticated'
+  if (username === 'system:anonymous') return 'anonymous'
+  if (username.startsWith('system:serviceaccount:')) return 'serviceaccount'
+  if (username.startsWith('system:node:')) return 'node'
+  if (username.startsWith('system:')) return 'system'
+  return 'human'
+}
+
+/** Addresses that are not "external": RFC 1918, loopback, link-local, CGNAT, unspecified, IPv6 ULA and link-local. */
+const INTERNAL = new BlockList()
+for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['169.254.0.0', 16], ['100.64.0.0', 10], ['0.0.0.0', 8]] as const)
+  INTERNAL.addSubnet(net, bits, 'ipv4')
+for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::', 128]] as const) INTERNAL.addSubnet(net, bits, 'ipv6')
+
+/** False for anything that is not an IP address. */
+export function isExternalIP(ip: string): boolean {
+  const family = isIP(ip)
+  if (family === 0) return false
+  if (family === 6 && ip.toLowerCase().startsWith('::ffff:') && isIP(ip.slice(7)) === 4) return isExternalIP(ip.slice(7))
+  return !INTERNAL.check(ip, family === 4 ? 'ipv4' : 'ipv6')
+}
