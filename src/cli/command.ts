@@ -30,6 +30,8 @@ export interface CommandContext {
   isTTY: boolean
   /** Shows a transient progress line (on a terminal); absent in tests and pipes. */
   progress?: (line: string) => void
+  /** Aborted when the user asks a long-running command to stop (SIGINT, SIGTERM). */
+  signal?: AbortSignal
 }
 
 /**

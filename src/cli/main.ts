@@ -23,7 +23,14 @@ async function main(): Promise<number> {
         progressShown = true
       }
     : undefined
-  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: tty, progress })
+  // Long-running commands (serve) stop cleanly on the first signal; a second one exits at once.
+  const stop = new AbortController()
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      if (stop.signal.aborted) process.exit(130)
+      stop.abort()
+    })
+  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: tty, progress, signal: stop.signal })
   if (progressShown) process.stderr.write('\r\x1b[2K')
   if (run.printed) process.stdout.write(run.printed)
   if (run.error !== undefined) {

@@ -6,3 +6,4 @@ export { describeProblem, readRawEvents, readAuditLog, readAuditLogs, readAuditL
 export { AuditRecord, type BodyField, type RawEvent } from './record.js'
 export { parseLegacyLine, toMicroTime } from './legacy.js'
 export { isSplittable, openByteSource, splitIntoLineRanges, splitLines, MAX_LINE_BYTES, type ByteRange } from './source.js'
+export { rotationOrder } from './rotation.js'

@@ -5,26 +5,14 @@ import { readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
-import { formatMalformed, readRawEvents, type MalformedLine, type RawEvent } from '../../ingest/index.js'
+import { formatMalformed, readRawEvents, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
+export { rotationOrder }
 import { openStore, resolveDataDir } from '../../store/index.js'
 
 interface ImportOptions {
   cluster: string
   dataDir?: string
   batchSize: string
-}
-
-/** lumberjack backups (`audit-2026-11-22T21-06-58.206.log[.gz]`) oldest first, then the live file. */
-export function rotationOrder(files: readonly string[]): string[] {
-  const stamp = (f: string) => /-(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3})\.[^/]*$/.exec(basename(f))?.[1]
-  return [...files].sort((a, b) => {
-    const sa = stamp(a)
-    const sb = stamp(b)
-    if (sa && sb) return sa.localeCompare(sb) || a.localeCompare(b)
-    if (sa) return -1 // backups before the live file
-    if (sb) return 1
-    return a.localeCompare(b)
-  })
 }
 
 function globToRegExp(glob: string): RegExp {

@@ -17,6 +17,7 @@ import history from './history.js'
 import sql from './sql.js'
 import verify from './verify.js'
 import prune from './prune.js'
+import serve from './serve.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -33,4 +34,5 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   sql as CommandDefinition<never>,
   verify as CommandDefinition<never>,
   prune as CommandDefinition<never>,
+  serve as CommandDefinition<never>,
 ]

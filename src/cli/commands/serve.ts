@@ -1,0 +1,132 @@
+/**
+ * @module `kubetrail serve`: the collector. Receives the apiserver's webhook backend over HTTPS
+ * and follows audit.log files, acknowledging only what is durable, until SIGINT/SIGTERM.
+ */
+import { resolve } from 'node:path'
+import { defineCommand, DATA_DIR_OPTION, KUBERNETES_VERSION_OPTION } from '../command.js'
+import { UsageError } from '../../core/errors.js'
+import { LineQueue } from '../../core/line-queue.js'
+import { readTokenFile, startCollector } from '../../collector/index.js'
+import { resolveDataDir } from '../../store/index.js'
+import { compilePolicy, loadPolicyFile, parseKubernetesVersion, type PolicyEvaluator } from '../../policy/index.js'
+
+interface ServeOptions {
+  listen: string
+  cluster: string
+  follow?: string[]
+  followFrom: string
+  tlsCert?: string
+  tlsKey?: string
+  tlsSan?: string[]
+  clientCa?: string
+  tokenFile?: string
+  insecure?: boolean
+  publicMetrics?: boolean
+  policy?: string
+  kubernetesVersion?: string
+  redact: boolean
+  maxBody: string
+  dataDir?: string
+}
+
+const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value)
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port > 65535) throw new UsageError(`--listen "${value}": use HOST:PORT, e.g. 0.0.0.0:8443 or 127.0.0.1:8443`)
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port }
+}
+
+export default defineCommand<ServeOptions>({
+  path: ['serve'],
+  summary: 'run the collector: receive the apiserver webhook over HTTPS and follow audit.log files, into the store',
+  description:
+    'A 2xx reply means every accepted event is durable (fsynced write-ahead log); the store commits it within seconds\n' +
+    'and queries see it then. Without --tls-cert, a private CA and certificates are made in <data-dir>/tls/ and the\n' +
+    "apiserver's client certificate from `kubetrail webhook-config` is accepted. Secret values are redacted by default.\n" +
+    'Endpoints: POST /v1/clusters/<name>/events, POST /v1/events (--cluster), GET /metrics, /livez, /readyz.',
+  args: [],
+  options: [
+    { flags: '--listen <host:port>', description: 'address to listen on', default: '127.0.0.1:8443' },
+    { flags: '--cluster <name>', description: 'cluster name for /v1/events and followed files', default: 'default' },
+    { flags: '--follow <path>', description: 'follow this audit.log across rotation (repeatable)', repeatable: true },
+    { flags: '--follow-from <where>', description: 'without a checkpoint, read a followed file from its start or only new lines', default: 'start', choices: ['start', 'end'] },
+    { flags: '--tls-cert <file>', description: 'server certificate (PEM); default: made in <data-dir>/tls/' },
+    { flags: '--tls-key <file>', description: 'server key (PEM)' },
+    { flags: '--tls-san <name>', description: 'extra host name or IP for the generated server certificate (repeatable)', repeatable: true },
+    { flags: '--client-ca <file>', description: 'accept client certificates signed by these CAs (default: the generated CA)' },
+    { flags: '--token-file <file>', description: 'accept these bearer tokens (one per line)' },
+    { flags: '--insecure', description: 'accept requests without authentication, over plain HTTP unless --tls-cert is given (tests only)' },
+    { flags: '--public-metrics', description: 'serve /metrics without authentication' },
+    { flags: '--policy <file>', description: 'a kubetrail-side audit policy: drop or trim events before they are stored' },
+    KUBERNETES_VERSION_OPTION,
+    { flags: '--no-redact', description: 'store Secret data, tokens and credentials as received (not recommended)' },
+    { flags: '--max-body <bytes>', description: 'largest accepted request body', default: String(64 * 1024 * 1024) },
+    DATA_DIR_OPTION,
+  ],
+  examples: [
+    'kubetrail serve --listen 0.0.0.0:8443 --tls-san kubetrail.audit.svc',
+    'kubetrail serve --follow /var/log/kubernetes/audit/audit.log --cluster prod-eu',
+    'kubetrail serve --token-file /etc/kubetrail/tokens --policy /etc/kubetrail/central-policy.yaml',
+  ],
+  async handler(_args, opts, ctx) {
+    if (!CLUSTER_NAME.test(opts.cluster)) throw new UsageError(`--cluster "${opts.cluster}": use letters, digits, ".", "_" and "-"`)
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together')
+    const maxBody = Number(opts.maxBody)
+    if (!Number.isInteger(maxBody) || maxBody < 1024) throw new UsageError(`--max-body must be a number of bytes (>= 1024), not "${opts.maxBody}"`)
+    const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
+    let policy: PolicyEvaluator | undefined
+    if (opts.policy) {
+      const version = opts.kubernetesVersion ? parseKubernetesVersion(opts.kubernetesVersion) : undefined
+      const loaded = await loadPolicyFile(resolve(ctx.cwd, opts.policy), { kubernetesVersion: version })
+      policy = compilePolicy(loaded.policy, { kubernetesVersion: version })
+    }
+    const log = new LineQueue()
+    const running = await startCollector({
+      dataDir,
+      listen: parseListen(opts.listen),
+      defaultCluster: opts.cluster,
+      follow: (opts.follow ?? []).map((p) => ({ path: resolve(ctx.cwd, p), cluster: opts.cluster })),
+      followFrom: opts.followFrom as 'start' | 'end',
+      tlsCertFile: opts.tlsCert && resolve(ctx.cwd, opts.tlsCert),
+      tlsKeyFile: opts.tlsKey && resolve(ctx.cwd, opts.tlsKey),
+      tlsNames: opts.tlsSan,
+      clientCaFile: opts.clientCa && resolve(ctx.cwd, opts.clientCa),
+      tokens: opts.tokenFile ? readTokenFile(resolve(ctx.cwd, opts.tokenFile)) : undefined,
+      insecure: opts.insecure,
+      plainHttp: opts.insecure && !opts.tlsCert,
+      publicMetrics: opts.publicMetrics,
+      policy,
+      redact: opts.redact,
+      bodyLimitBytes: maxBody,
+      log: (line) => log.push(`${new Date().toISOString()} ${line}`),
+    })
+    if (opts.insecure) log.push('WARNING: --insecure: anyone who can reach this port can write audit events. Use it for tests only.')
+    log.push(`kubetrail collector ready: ${running.url}/v1/clusters/<cluster>/events (store: ${dataDir})`)
+    if (running.caFile) log.push(`CA for the apiserver's kubeconfig: ${running.caFile}${running.madeCa ? ' (new: run `kubetrail webhook-config` again)' : ''}`)
+    if (!opts.redact) log.push('WARNING: --no-redact: Secret values and tokens are stored as received.')
+    for (const f of opts.follow ?? []) log.push(`following ${resolve(ctx.cwd, f)} as cluster ${opts.cluster}`)
+    const stopped = new Promise<void>((done) => {
+      const stop = () => {
+        log.push('stopping: committing what the write-ahead log holds')
+        running.stop().then(
+          () => {
+            log.push('stopped')
+            log.close()
+            done()
+          },
+          (error: unknown) => {
+            log.push(`stopped with an error: ${(error as Error).message}`)
+            log.close()
+            done()
+          },
+        )
+      }
+      if (ctx.signal?.aborted) stop()
+      else ctx.signal?.addEventListener('abort', stop, { once: true })
+    })
+    void stopped
+    return { output: log }
+  },
+})

@@ -1,0 +1,232 @@
+/**
+ * @module The collector's core, independent of HTTP and files: events in (from the webhook or a
+ * followed log), through the pipeline, into the WAL (the acknowledgement point), and from the
+ * WAL into the store by a background sealer that also compacts small segments.
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { KubetrailError } from '../core/errors.js'
+import { openStore, type AuditStore } from '../store/index.js'
+import type { PolicyEvaluator } from '../policy/index.js'
+import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
+import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
+import { Redactor } from './redact.js'
+import { readWalFile, WriteAheadLog } from './wal.js'
+
+export interface CollectorOptions {
+  dataDir: string
+  /** The kubetrail-side audit policy. */
+  policy?: PolicyEvaluator
+  /** Secret redaction (default on). */
+  redact?: boolean
+  /** A WAL file is committed to the store after this long, or at `sealEvents` events. */
+  sealIntervalMs?: number
+  sealEvents?: number
+  /** Above this many acknowledged-but-unstored bytes, new events are refused with a retry-able reply. */
+  maxPendingBytes?: number
+  /** How often small segments are merged. */
+  compactIntervalMs?: number
+  /** Messages for the operator (one line each). */
+  log?: (line: string) => void
+  /** Fault injection for tests: called before every store commit. */
+  beforeStoreCommit?: () => void
+}
+
+/** Retry-able: the client should send the same events again later. */
+export class CollectorBusyError extends KubetrailError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    readonly status: 429 | 503,
+  ) {
+    super('KT_COLLECTOR_BUSY', message, { hint: 'The sender should retry (the apiserver does); kubetrail recovers by itself when the cause goes away.' })
+  }
+}
+
+export interface IngestOutcome extends Omit<PipelineResult, 'accepted' | 'newestStageTime'> {
+  accepted: number
+}
+
+export class Collector {
+  readonly metrics: CollectorMetrics
+  private sealTimer: NodeJS.Timeout | undefined
+  private sealing: Promise<void> | undefined
+  private stopped = false
+  private storeError: string | undefined
+  private storeRetryAt = 0
+  private storeBackoffMs = 500
+  private lastCompact = Date.now()
+  private readonly redactor: Redactor | undefined
+
+  private constructor(
+    private readonly options: CollectorOptions,
+    private readonly store: AuditStore,
+    private readonly wal: WriteAheadLog,
+  ) {
+    this.metrics = createMetrics()
+    this.redactor = options.redact === false ? undefined : new Redactor(redactionKey(options.dataDir))
+  }
+
+  static async start(options: CollectorOptions): Promise<Collector> {
+    const store = await openStore(options.dataDir, { write: true })
+    let wal: WriteAheadLog
+    try {
+      wal = await WriteAheadLog.open(join(options.dataDir, 'wal'))
+    } catch (error) {
+      await store.close()
+      throw error
+    }
+    const c = new Collector(options, store, wal)
+    const left = wal.pending()
+    if (left.paths.length > 0) c.log(`recovering ${left.paths.length} WAL file(s) (${left.bytes} bytes) left by the previous run`)
+    await c.sealPending()
+    c.metrics.up.set(1)
+    c.scheduleSeal()
+    return c
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line)
+  }
+
+  get ready(): boolean {
+    return !this.stopped && this.storeError === undefined
+  }
+
+  get lastStoreError(): string | undefined {
+    return this.storeError
+  }
+
+  /** A request body (EventList, Event or NDJSON): throws BodyInvalidError when nothing in it is usable. */
+  ingestBody(cluster: string, body: string): Promise<IngestOutcome> {
+    return this.ingest(cluster, 'webhook', decodeBody(body))
+  }
+
+  /**
+   * Resolves once the accepted events are durable (then, and only then, may the sender be told
+   * so); throws CollectorBusyError when they could not be made durable.
+   */
+  async ingest(cluster: string, source: Source, items: ReadonlyArray<{ at: string; value: unknown; parseError?: string }>): Promise<IngestOutcome> {
+    if (this.stopped) throw new CollectorBusyError('the collector is shutting down', 5, 503)
+    const pending = this.wal.pending().bytes + this.wal.active.bytes
+    const limit = this.options.maxPendingBytes ?? 512 * 1024 * 1024
+    if (pending > limit)
+      throw new CollectorBusyError(`${pending} bytes are waiting for the store (limit ${limit})${this.storeError ? `: ${this.storeError}` : ''}`, 5, this.storeError ? 503 : 429)
+    const started = performance.now()
+    this.metrics.received.inc({ cluster, source }, items.length)
+    const result = processEvents(items, { policy: this.options.policy, redactor: this.redactor })
+    try {
+      await this.wal.append(cluster, result.accepted)
+    } catch (error) {
+      this.metrics.storeErrors.inc({ stage: 'wal' })
+      this.log(`WAL write failed: ${(error as Error).message}`)
+      throw new CollectorBusyError(`could not make the events durable: ${(error as Error).message}`, 10, 503)
+    }
+    this.metrics.commitSeconds.observe((performance.now() - started) / 1000)
+    if (result.rejected.length > 0) this.metrics.rejected.inc({ cluster, source }, result.rejected.length)
+    if (result.dropped > 0) this.metrics.dropped.inc({ cluster, source, reason: 'policy' }, result.dropped)
+    if (result.redactedValues > 0) this.metrics.redacted.inc({ cluster }, result.redactedValues)
+    if (result.newestStageTime) {
+      const seconds = Date.parse(result.newestStageTime) / 1000
+      if (seconds > (this.newest.get(cluster) ?? 0)) {
+        this.newest.set(cluster, seconds)
+        this.metrics.newestEvent.set({ cluster }, seconds)
+      }
+    }
+    if (this.wal.active.events >= (this.options.sealEvents ?? 20_000)) this.kickSeal()
+    return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
+  }
+
+  private readonly newest = new Map<string, number>()
+
+  private scheduleSeal(): void {
+    if (this.stopped) return
+    this.sealTimer = setTimeout(() => this.kickSeal(), 250)
+  }
+
+  private kickSeal(): void {
+    if (this.sealing || this.stopped) return
+    clearTimeout(this.sealTimer)
+    this.sealing = this.sealRound()
+      .catch((error: unknown) => this.log(`sealer: ${(error as Error).message}`))
+      .finally(() => {
+        this.sealing = undefined
+        this.scheduleSeal()
+      })
+  }
+
+  private async sealRound(): Promise<void> {
+    const active = this.wal.active
+    if (active.events >= (this.options.sealEvents ?? 20_000) || active.ageMs >= (this.options.sealIntervalMs ?? 2000)) await this.wal.rotate()
+    if (Date.now() < this.storeRetryAt) return
+    await this.sealPending()
+    if (Date.now() - this.lastCompact >= (this.options.compactIntervalMs ?? 60_000) && this.wal.pending().paths.length === 0) {
+      this.lastCompact = Date.now()
+      const merged = await this.store.compact()
+      if (merged > 0) this.log(`compacted ${merged + 1} segments into fewer`)
+    }
+  }
+
+  /** Commits closed WAL files to the store, oldest first; a failure keeps the file for later. */
+  private async sealPending(): Promise<void> {
+    const pending = this.wal.pending()
+    this.metrics.walBytes.set(pending.bytes + this.wal.active.bytes)
+    for (const path of pending.paths) {
+      const started = performance.now()
+      try {
+        this.options.beforeStoreCommit?.()
+        for (const [cluster, events] of readWalFile(path)) {
+          const r = await this.store.append(events, cluster)
+          this.metrics.stored.inc({ cluster }, r.stored)
+          this.metrics.deduplicated.inc({ cluster }, r.duplicates)
+          if (r.malformed.length > 0) this.metrics.rejected.inc({ cluster, source: 'webhook' }, r.malformed.length)
+        }
+      } catch (error) {
+        this.metrics.storeErrors.inc({ stage: 'store' })
+        const message = (error as Error).message.split('\n')[0]!
+        if (this.storeError !== message) this.log(`store commit failed (will retry; events stay in the WAL): ${message}`)
+        this.storeError = message
+        this.storeRetryAt = Date.now() + this.storeBackoffMs
+        this.storeBackoffMs = Math.min(this.storeBackoffMs * 2, 30_000)
+        return
+      }
+      if (this.storeError) this.log('store commits work again')
+      this.storeError = undefined
+      this.storeBackoffMs = 500
+      this.wal.remove(path)
+      this.metrics.sealSeconds.observe((performance.now() - started) / 1000)
+    }
+    this.metrics.walBytes.set(this.wal.pending().bytes + this.wal.active.bytes)
+  }
+
+  /** Waits until everything acknowledged so far is in the store (tests, shutdown). */
+  async flush(): Promise<void> {
+    while (this.sealing) await this.sealing
+    await this.wal.rotate()
+    await this.sealPending()
+    if (this.storeError) throw new KubetrailError('KT_STORE_WRITE_FAILED', `events remain in the WAL: ${this.storeError}`)
+  }
+
+  /** Stops accepting, commits what the WAL holds (when the store allows), and closes. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.metrics.up.set(0)
+    clearTimeout(this.sealTimer)
+    while (this.sealing) await this.sealing
+    try {
+      await this.wal.rotate()
+      await this.sealPending()
+    } finally {
+      await this.wal.close()
+      await this.store.close()
+    }
+  }
+}
+
+/** The HMAC key for redaction markers: made once per data directory, 0600. */
+function redactionKey(dataDir: string): Buffer {
+  const path = join(dataDir, 'redaction.key')
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
+  return Buffer.from(readFileSync(path, 'utf8').trim(), 'hex')
+}

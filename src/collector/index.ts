@@ -1,0 +1,104 @@
+/**
+ * @module The collector (`kubetrail serve`): the webhook endpoint and log followers in front of
+ * a WAL and the store. `startCollector` wires the parts; each part is usable alone in tests.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { Collector, type CollectorOptions } from './collector.js'
+import { Follower, type FollowSpec } from './follower.js'
+import { createServer, type ServerOptions } from './server.js'
+import { ensureTls, tlsPaths } from './tls.js'
+
+export { Collector, CollectorBusyError, type CollectorOptions, type IngestOutcome } from './collector.js'
+export { Follower, type FollowSpec } from './follower.js'
+export { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
+export { Redactor, REDACTED_PREFIX } from './redact.js'
+export { readTokenFile } from './server.js'
+export { ensureTls, tlsPaths, type TlsFiles } from './tls.js'
+export { readWalFile, WriteAheadLog } from './wal.js'
+export { createMetrics, type CollectorMetrics } from './metrics.js'
+
+export interface StartOptions extends CollectorOptions {
+  listen: { host: string; port: number }
+  defaultCluster: string
+  follow?: readonly FollowSpec[]
+  followFrom?: 'start' | 'end'
+  /** PEM files; without them a private CA and certificates are made in `<data-dir>/tls/`. */
+  tlsCertFile?: string
+  tlsKeyFile?: string
+  /** Extra names (hosts, IPs) for the generated server certificate. */
+  tlsNames?: readonly string[]
+  clientCaFile?: string
+  tokens?: readonly string[]
+  insecure?: boolean
+  /** With --insecure and no certificate: plain HTTP. */
+  plainHttp?: boolean
+  publicMetrics?: boolean
+  bodyLimitBytes?: number
+}
+
+export interface RunningCollector {
+  url: string
+  collector: Collector
+  server: FastifyInstance
+  /** True when this start made a new CA (the apiserver's kubeconfig must be regenerated). */
+  madeCa: boolean
+  caFile: string | undefined
+  stop(): Promise<void>
+}
+
+export async function startCollector(options: StartOptions): Promise<RunningCollector> {
+  let tls: ServerOptions['tls']
+  let clientCa: string | undefined
+  let madeCa = false
+  let caFile: string | undefined
+  if (options.tlsCertFile || options.tlsKeyFile) {
+    tls = { cert: readFileSync(options.tlsCertFile!, 'utf8'), key: readFileSync(options.tlsKeyFile!, 'utf8') }
+  } else if (!options.plainHttp) {
+    madeCa = ensureTls(options.dataDir, options.tlsNames ?? [])
+    const p = tlsPaths(options.dataDir)
+    tls = { cert: readFileSync(p.serverCert, 'utf8'), key: readFileSync(p.serverKey, 'utf8') }
+    caFile = p.caCert
+  }
+  if (options.clientCaFile) clientCa = readFileSync(options.clientCaFile, 'utf8')
+  // our own CA signed the apiserver's client certificate: trust it unless told otherwise
+  else if (caFile && !options.insecure) clientCa = readFileSync(caFile, 'utf8')
+  const collector = await Collector.start(options)
+  let server: FastifyInstance
+  try {
+    server = await createServer(collector, {
+      host: options.listen.host,
+      port: options.listen.port,
+      defaultCluster: options.defaultCluster,
+      tls,
+      clientCa,
+      tokens: options.tokens,
+      insecure: options.insecure,
+      publicMetrics: options.publicMetrics,
+      bodyLimitBytes: options.bodyLimitBytes,
+    })
+  } catch (error) {
+    await collector.stop()
+    throw error
+  }
+  const followers = (options.follow ?? []).map(
+    (spec) => new Follower(spec, collector, { checkpointPath: join(options.dataDir, 'follow-checkpoints.json'), from: options.followFrom, log: options.log }),
+  )
+  for (const f of followers) f.start()
+  const address = server.server.address()
+  const port = typeof address === 'object' && address ? address.port : options.listen.port
+  const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host
+  return {
+    url: `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    collector,
+    server,
+    madeCa,
+    caFile,
+    async stop() {
+      for (const f of followers) await f.stop()
+      await server.close()
+      await collector.stop()
+    },
+  }
+}

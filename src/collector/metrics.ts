@@ -1,0 +1,34 @@
+/**
+ * @module The collector's Prometheus metrics (prom-client), one registry per collector so tests
+ * can run several. Names and labels are what `deploy/prometheus/kubetrail-rules.yaml` uses.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type Source = 'webhook' | 'follow'
+
+export function createMetrics() {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'kubetrail_process_' })
+  const m = {
+    registry,
+    received: new Counter({ name: 'kubetrail_events_received_total', help: 'Events received, before any check.', labelNames: ['cluster', 'source'], registers: [registry] }),
+    stored: new Counter({ name: 'kubetrail_events_stored_total', help: 'Events committed to the store (new ones).', labelNames: ['cluster'], registers: [registry] }),
+    deduplicated: new Counter({ name: 'kubetrail_events_deduplicated_total', help: 'Events already in the store (apiserver retries, overlapping files).', labelNames: ['cluster'], registers: [registry] }),
+    rejected: new Counter({ name: 'kubetrail_events_rejected_total', help: 'Events refused as malformed.', labelNames: ['cluster', 'source'], registers: [registry] }),
+    dropped: new Counter({ name: 'kubetrail_events_dropped_total', help: 'Events dropped on purpose by the kubetrail-side audit policy.', labelNames: ['cluster', 'source', 'reason'], registers: [registry] }),
+    redacted: new Counter({ name: 'kubetrail_values_redacted_total', help: 'Secret values replaced by a keyed-hash marker.', labelNames: ['cluster'], registers: [registry] }),
+    requests: new Counter({ name: 'kubetrail_webhook_requests_total', help: 'Webhook requests by reply code.', labelNames: ['cluster', 'code'], registers: [registry] }),
+    batchEvents: new Histogram({ name: 'kubetrail_webhook_batch_events', help: 'Events per webhook request.', buckets: [1, 10, 50, 100, 200, 400, 1000, 5000], registers: [registry] }),
+    commitSeconds: new Histogram({ name: 'kubetrail_wal_commit_duration_seconds', help: 'Time from receiving a batch to its durable WAL commit.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    sealSeconds: new Histogram({ name: 'kubetrail_store_commit_duration_seconds', help: 'Time to commit one WAL file to the store.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
+    storeErrors: new Counter({ name: 'kubetrail_store_write_errors_total', help: 'Failed writes (WAL or store); nothing acknowledged is lost, but ingestion is held back.', labelNames: ['stage'], registers: [registry] }),
+    walBytes: new Gauge({ name: 'kubetrail_wal_pending_bytes', help: 'Acknowledged bytes not yet committed to the store.', registers: [registry] }),
+    followerLagBytes: new Gauge({ name: 'kubetrail_follower_lag_bytes', help: 'Bytes of the followed file not yet read.', labelNames: ['cluster', 'path'], registers: [registry] }),
+    followerLagSeconds: new Gauge({ name: 'kubetrail_follower_lag_seconds', help: 'Age of the oldest unread change of the followed file (0 when caught up).', labelNames: ['cluster', 'path'], registers: [registry] }),
+    newestEvent: new Gauge({ name: 'kubetrail_newest_event_timestamp_seconds', help: 'stageTimestamp of the newest event received per cluster (Unix seconds).', labelNames: ['cluster'], registers: [registry] }),
+    up: new Gauge({ name: 'kubetrail_collector_ready', help: '1 when the collector accepts events.', registers: [registry] }),
+  }
+  return m
+}
+
+export type CollectorMetrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,113 @@
+/**
+ * @module What happens to events between the wire (or the followed file) and the WAL, in this
+ * order: decode, check, the optional kubetrail-side audit policy, secret redaction. Enrichment
+ * (user kind, external source) is computed by the store from the stored fields.
+ *
+ * One bad event never costs its neighbours: it is reported (index and reason) and the rest go on.
+ */
+import { API_VERSION, checkAuditEvent, levelAtLeast, type AuditEvent } from '../model/index.js'
+import { describeProblem } from '../ingest/index.js'
+import { attributesFromEvent, replayEvent, replayVerdict, type PolicyEvaluator } from '../policy/index.js'
+import { KubetrailError } from '../core/errors.js'
+import { isJsonObject } from '../core/json.js'
+import type { Redactor } from './redact.js'
+
+export interface PipelineOptions {
+  /** Drops or trims events centrally (the same engine as `policy simulate`). */
+  policy?: PolicyEvaluator
+  /** Absent only when the user turned redaction off. */
+  redactor?: Redactor
+}
+
+export interface Rejected {
+  /** Position in the request (item index, or line number for NDJSON). */
+  at: string
+  reason: string
+}
+
+export interface PipelineResult {
+  /** Events to store, serialized. */
+  accepted: string[]
+  rejected: Rejected[]
+  /** Dropped by the kubetrail-side policy (level None or an omitted stage). */
+  dropped: number
+  redactedValues: number
+  /** The latest stageTimestamp among accepted events (RFC 3339), for freshness metrics. */
+  newestStageTime: string | undefined
+}
+
+export class BodyInvalidError extends KubetrailError {
+  constructor(message: string) {
+    super('KT_BODY_INVALID', message, { hint: 'Send an audit.k8s.io/v1 EventList (as the apiserver webhook does), one Event, or NDJSON events.' })
+  }
+}
+
+/** The events in a request body: an EventList, one Event, or NDJSON (one event per line). */
+export function decodeBody(body: string): Array<{ at: string; value: unknown; parseError?: string }> {
+  const text = body.trim()
+  if (text === '') throw new BodyInvalidError('empty body')
+  let whole: unknown
+  try {
+    whole = JSON.parse(text)
+  } catch (error) {
+    if (!text.includes('\n')) throw new BodyInvalidError(`body is not JSON: ${(error as Error).message}`)
+    return ndjson(text)
+  }
+  if (!isJsonObject(whole)) throw new BodyInvalidError('body must be a JSON object (an EventList or an Event)')
+  if (whole['kind'] === 'EventList') {
+    if (!Array.isArray(whole['items'])) throw new BodyInvalidError('EventList without an items list')
+    return whole['items'].map((value, i) => ({ at: `items[${i}]`, value }))
+  }
+  if (whole['kind'] === undefined || whole['kind'] === 'Event') return [{ at: 'event', value: whole }]
+  throw new BodyInvalidError(`kind ${JSON.stringify(whole['kind'])} is not an audit Event or EventList`)
+}
+
+function ndjson(text: string): Array<{ at: string; value: unknown; parseError?: string }> {
+  const out: Array<{ at: string; value: unknown; parseError?: string }> = []
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return
+    try {
+      out.push({ at: `line ${i + 1}`, value: JSON.parse(line) })
+    } catch (error) {
+      out.push({ at: `line ${i + 1}`, value: undefined, parseError: `not JSON: ${(error as Error).message}` })
+    }
+  })
+  return out
+}
+
+/** Checks, filters and redacts decoded events. */
+export function processEvents(items: ReadonlyArray<{ at: string; value: unknown; parseError?: string }>, options: PipelineOptions): PipelineResult {
+  const result: PipelineResult = { accepted: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
+  for (const item of items) {
+    if (item.parseError) {
+      result.rejected.push({ at: item.at, reason: item.parseError })
+      continue
+    }
+    const problem = checkAuditEvent(item.value)
+    if (problem) {
+      result.rejected.push({ at: item.at, reason: describeProblem(item.value, problem) })
+      continue
+    }
+    let event = item.value as AuditEvent
+    if (options.policy) {
+      const decision = options.policy.evaluate(attributesFromEvent(event))
+      if (replayVerdict(event.stage, decision) !== 'kept') {
+        result.dropped++
+        continue
+      }
+      // only ever down: a body the apiserver did not record cannot be added
+      if (levelAtLeast(event.level, decision.level)) event = replayEvent(event, decision)
+    }
+    if (options.redactor) result.redactedValues += options.redactor.redact(event)
+    result.accepted.push(serialize(event))
+    if (result.newestStageTime === undefined || event.stageTimestamp > result.newestStageTime) result.newestStageTime = event.stageTimestamp
+  }
+  return result
+}
+
+/** EventList items carry no kind/apiVersion; stored events read like the log backend's lines. */
+function serialize(event: AuditEvent): string {
+  if (event.kind === 'Event' && event.apiVersion !== undefined) return JSON.stringify(event)
+  const { kind: _k, apiVersion: _v, ...rest } = event
+  return JSON.stringify({ kind: 'Event', apiVersion: API_VERSION, ...rest })
+}
