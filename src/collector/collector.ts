@@ -168,8 +168,16 @@ export class Collector {
     }
   }
 
-  /** Commits closed WAL files to the store, oldest first; a failure keeps the file for later. */
-  private async sealPending(): Promise<void> {
+  private sealLane: Promise<unknown> = Promise.resolve()
+
+  /** Commits closed WAL files to the store, oldest first; a failure keeps the file for later. One at a time. */
+  private sealPending(): Promise<void> {
+    const run = this.sealLane.then(() => this.sealPendingNow())
+    this.sealLane = run.catch(() => undefined)
+    return run
+  }
+
+  private async sealPendingNow(): Promise<void> {
     const pending = this.wal.pending()
     this.metrics.walBytes.set(pending.bytes + this.wal.active.bytes)
     for (const path of pending.paths) {

@@ -64,7 +64,7 @@ export async function createServer(collector: Collector, options: ServerOptions)
   const checkToken = tokenChecker(options.tokens ?? [])
   const app = Fastify({
     logger: false,
-    bodyLimit: options.bodyLimitBytes ?? 64 * 1024 * 1024,
+    bodyLimit: options.bodyLimitBytes ?? 32 * 1024 * 1024,
     requestTimeout: 60_000,
     connectionTimeout: 120_000,
     ...(options.tls
@@ -85,9 +85,12 @@ export async function createServer(collector: Collector, options: ServerOptions)
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body))
 
   const receive = async (req: FastifyRequest, reply: FastifyReply, cluster: string) => {
-    if (!authenticated(req)) return deny(reply)
     if (!CLUSTER_NAME.test(cluster)) return reply.code(400).send({ error: 'bad cluster', message: `cluster name "${cluster}": use letters, digits, ".", "_" and "-"` })
     const count = (code: number) => collector.metrics.requests.inc({ cluster, code: String(code) })
+    if (!authenticated(req)) {
+      count(401)
+      return deny(reply)
+    }
     try {
       const outcome = await collector.ingestBody(cluster, typeof req.body === 'string' ? req.body : '')
       if (outcome.accepted === 0 && outcome.rejected.length > 0) {

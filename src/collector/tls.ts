@@ -59,7 +59,8 @@ export function ensureTls(dataDir: string, serverNames: readonly string[]): bool
   let madeCa = false
   if (!existsSync(p.caCert) || !existsSync(p.caKey)) {
     const key = newKey()
-    const cert = baseCert(key.publicKey, 'kubetrail collector CA', 10)
+    // a unique name: two collectors' CAs must never be mistaken for each other in a chain lookup
+    const cert = baseCert(key.publicKey, `kubetrail collector CA ${randomBytes(4).toString('hex')}`, 10)
     cert.setIssuer(cert.subject.attributes)
     cert.setExtensions([
       { name: 'basicConstraints', cA: true, critical: true },

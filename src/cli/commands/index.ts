@@ -18,6 +18,8 @@ import sql from './sql.js'
 import verify from './verify.js'
 import prune from './prune.js'
 import serve from './serve.js'
+import webhookConfig from './webhook-config.js'
+import replay from './replay.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -35,4 +37,6 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   verify as CommandDefinition<never>,
   prune as CommandDefinition<never>,
   serve as CommandDefinition<never>,
+  webhookConfig as CommandDefinition<never>,
+  replay as CommandDefinition<never>,
 ]

@@ -62,7 +62,7 @@ export default defineCommand<ServeOptions>({
     { flags: '--policy <file>', description: 'a kubetrail-side audit policy: drop or trim events before they are stored' },
     KUBERNETES_VERSION_OPTION,
     { flags: '--no-redact', description: 'store Secret data, tokens and credentials as received (not recommended)' },
-    { flags: '--max-body <bytes>', description: 'largest accepted request body', default: String(64 * 1024 * 1024) },
+    { flags: '--max-body <bytes>', description: 'largest accepted request body (the apiserver sends 400 events, about 0.5 MB)', default: String(32 * 1024 * 1024) },
     DATA_DIR_OPTION,
   ],
   examples: [

@@ -211,7 +211,11 @@ export class DuckDbSegmentStore implements AuditStore {
    * a collector committing every few seconds does not leave queries thousands of files to open.
    * Returns the number of segments merged away.
    */
-  async compact(options: { smallerThan?: number; targetEvents?: number } = {}): Promise<number> {
+  compact(options: { smallerThan?: number; targetEvents?: number } = {}): Promise<number> {
+    return this.exclusive(() => this.compactNow(options))
+  }
+
+  private async compactNow(options: { smallerThan?: number; targetEvents?: number }): Promise<number> {
     const smallerThan = options.smallerThan ?? 50_000
     const target = options.targetEvents ?? 200_000
     let merged = 0
@@ -259,7 +263,20 @@ export class DuckDbSegmentStore implements AuditStore {
     return reader.getRowObjectsJson() as T[]
   }
 
-  async append(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
+  /** Writes share one connection and its temporary tables: they run one at a time. */
+  private writeLane: Promise<unknown> = Promise.resolve()
+
+  private exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.writeLane.then(op, op)
+    this.writeLane = run.catch(() => undefined)
+    return run
+  }
+
+  append(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
+    return this.exclusive(() => this.appendChecked(events, cluster))
+  }
+
+  private async appendChecked(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
     try {
       return await this.appendBatch(events, cluster)
     } catch (error) {
@@ -487,7 +504,11 @@ export class DuckDbSegmentStore implements AuditStore {
     return { ok: problems.length === 0, links: links.length, events, problems, head: prev?.hash }
   }
 
-  async prune(olderThan: Date): Promise<PruneReport> {
+  prune(olderThan: Date): Promise<PruneReport> {
+    return this.exclusive(() => this.pruneNow(olderThan))
+  }
+
+  private async pruneNow(olderThan: Date): Promise<PruneReport> {
     const cutoff = olderThan.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
     let prunedBatches = 0
     let prunedEvents = 0

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
+import { Redactor, REDACTED_PREFIX } from './redact.js'
+import { compilePolicy, parsePolicyObject } from '../policy/index.js'
+
+const FULL = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const WEBHOOK_BODY = requireShared(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body'))
+const redactor = new Redactor(Buffer.alloc(32, 7))
+
+describe('decodeBody', () => {
+  it('reads the real apiserver webhook body: an EventList whose items have no kind/apiVersion', () => {
+    const items = decodeBody(readFileSync(WEBHOOK_BODY, 'utf8'))
+    expect(items).toHaveLength(400)
+    const r = processEvents(items, {})
+    expect(r.rejected).toEqual([])
+    expect(r.accepted).toHaveLength(400)
+    // stored like the log backend's lines
+    for (const json of r.accepted) expect(json.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true)
+  })
+
+  it('reads one Event and NDJSON; a bad line is reported by number and costs nothing else', () => {
+    const lines = readFileSync(FULL, 'utf8').split('\n').slice(0, 5)
+    expect(decodeBody(lines[0]!)).toHaveLength(1)
+    const body = [lines[0], '{"not json', lines[1], '{"kind":"Event"}', lines[2]].join('\n')
+    const r = processEvents(decodeBody(body), {})
+    expect(r.accepted).toHaveLength(3)
+    expect(r.rejected.map((x) => x.at)).toEqual(['line 2', 'line 4'])
+    expect(r.rejected[0]!.reason).toMatch(/^not JSON/)
+    expect(r.rejected[1]!.reason).toMatch(/missing field/)
+  })
+
+  it('refuses bodies with nothing usable, with a reason', () => {
+    expect(() => decodeBody('')).toThrow(BodyInvalidError)
+    expect(() => decodeBody('{"kind":"Pod","apiVersion":"v1"}')).toThrow(/kind "Pod" is not an audit Event/)
+    expect(() => decodeBody('[1,2,3]')).toThrow(/JSON object/)
+    expect(() => decodeBody('{"kind":"EventList","items":{}}')).toThrow(/items list/)
+    expect(() => decodeBody('{"truncated')).toThrow(/not JSON/)
+  })
+
+  it('property: any body either decodes into per-item results or is refused with BodyInvalidError', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json(), fc.array(fc.json()).map((a) => a.join('\n'))), (body) => {
+        try {
+          const r = processEvents(decodeBody(body), { redactor })
+          expect(r.accepted.length + r.rejected.length).toBeGreaterThanOrEqual(0)
+        } catch (error) {
+          expect(error).toBeInstanceOf(BodyInvalidError)
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
+
+describe('secret redaction', () => {
+  const events = readFileSync(FULL, 'utf8').split('\n').filter(Boolean)
+  const stored = processEvents(decodeBody(events.join('\n')), { redactor }).accepted.join('\n')
+
+  it('leaves no Secret value, token or static-token credential of the real log readable', () => {
+    expect(readFileSync(FULL, 'utf8')).toContain('UzNjcjN0LVBhc3N3MHJk')
+    for (const secret of ['UzNjcjN0LVBhc3N3MHJk', 'YXBw', 'alice-token-0000000000000002', 'bogus-token-value', 'eyJhbGciOiJSUzI1NiIs']) expect(stored, secret).not.toContain(secret)
+    expect(stored).toContain(REDACTED_PREFIX)
+  })
+
+  it('gives equal values equal markers (correlation) and different values different ones', () => {
+    const marker = (v: string) => redactor.marker(v)
+    expect(marker('a')).toBe(marker('a'))
+    expect(marker('a')).not.toBe(marker('b'))
+    expect(new Redactor(Buffer.alloc(32, 8)).marker('a')).not.toBe(marker('a'))
+    const passwords = stored.match(/"password":"([^"]+)"/g) ?? []
+    expect(passwords.length).toBeGreaterThan(1)
+    expect(new Set(passwords).size).toBe(1)
+  })
+
+  it('redacts patches, lists, last-applied-configuration and Authorization-like fields', () => {
+    const base = { kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'RequestResponse', auditID: 'x', stage: 'ResponseComplete', requestURI: '/api/v1/namespaces/a/secrets/s', verb: 'patch', user: { username: 'u' }, requestReceivedTimestamp: '2026-01-01T00:00:00.000000Z', stageTimestamp: '2026-01-01T00:00:00.000000Z', objectRef: { resource: 'secrets', namespace: 'a', name: 's', apiVersion: 'v1' } }
+    const cases = [
+      { requestObject: [{ op: 'add', path: '/data/key', value: 'c2VjcmV0' }], secret: 'c2VjcmV0' },
+      { requestObject: { stringData: { key: 'plain-secret' } }, secret: 'plain-secret' },
+      { responseObject: { kind: 'SecretList', items: [{ data: { k: 'bGlzdGVk' } }] }, secret: 'bGlzdGVk' },
+      { responseObject: { kind: 'Secret', metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"data":{"k":"YXBwbGllZA=="}}' } } }, secret: 'YXBwbGllZA==' },
+      { requestObject: { spec: { headers: { Authorization: 'Bearer hunter2' } } }, secret: 'hunter2', objectRef: { resource: 'configmaps', apiVersion: 'v1' } },
+    ]
+    for (const { secret, ...fields } of cases) {
+      const r = processEvents([{ at: 'event', value: { ...base, ...fields } }], { redactor })
+      expect(r.accepted).toHaveLength(1)
+      expect(r.accepted[0], secret).not.toContain(secret)
+      expect(r.redactedValues).toBeGreaterThan(0)
+    }
+  })
+
+  it('stores values as received only when redaction is off', () => {
+    const plain = processEvents(decodeBody(events.join('\n')), {}).accepted.join('\n')
+    expect(plain).toContain('UzNjcjN0LVBhc3N3MHJk')
+  })
+})
+
+describe('kubetrail-side policy', () => {
+  it('drops what the policy does not log and trims bodies down, never up', () => {
+    const policy = compilePolicy(
+      parsePolicyObject({
+        apiVersion: 'audit.k8s.io/v1',
+        kind: 'Policy',
+        omitStages: ['RequestReceived'],
+        rules: [{ level: 'None', users: ['system:apiserver'] }, { level: 'Metadata', resources: [{ group: '', resources: ['secrets'] }] }, { level: 'RequestResponse' }],
+      }),
+    )
+    const items = decodeBody(readFileSync(FULL, 'utf8'))
+    const r = processEvents(items, { policy })
+    const kept = r.accepted.map((j) => JSON.parse(j) as { stage: string; user: { username?: string }; objectRef?: { resource?: string }; requestObject?: unknown; responseObject?: unknown; level: string })
+    expect(r.dropped).toBeGreaterThan(0)
+    expect(kept.length + r.dropped).toBe(items.length)
+    expect(kept.some((e) => e.stage === 'RequestReceived')).toBe(false)
+    expect(kept.some((e) => e.user.username === 'system:apiserver')).toBe(false)
+    const secrets = kept.filter((e) => e.objectRef?.resource === 'secrets')
+    expect(secrets.length).toBeGreaterThan(0)
+    for (const s of secrets) {
+      expect(s.level).toBe('Metadata')
+      expect(s.requestObject).toBeUndefined()
+      expect(s.responseObject).toBeUndefined()
+    }
+  })
+})
