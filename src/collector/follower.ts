@@ -34,7 +34,11 @@ interface Checkpoint {
   /** SHA-256 (hex) of the first `fingerprintBytes` bytes: identifies the file after rename or gzip. */
   fingerprint: string
   fingerprintBytes: number
+  /** The newest backup when this file became the live one: backups after it were rotated later. */
+  previousBackup?: string
 }
+
+const STAMP = /-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\./
 
 const FINGERPRINT_MAX = 4096
 const CHUNK_LINES = 2000
@@ -86,55 +90,56 @@ export class Follower {
     const st = statSync(path)
     let cp = readCheckpoints(this.options.checkpointPath)[path]
     if (!cp) {
-      cp = this.options.from === 'end' ? { ino: st.ino, dev: st.dev, offset: st.size, line: countLines(path, st.size), ...fingerprintOf(path, st.size) } : { ino: st.ino, dev: st.dev, offset: 0, line: 0, fingerprint: '', fingerprintBytes: 0 }
+      const previousBackup = this.backups().at(-1)
+      cp = this.options.from === 'end'
+        ? { ino: st.ino, dev: st.dev, offset: st.size, line: countLines(path, st.size), ...fingerprintOf(path, st.size), previousBackup }
+        : { ino: st.ino, dev: st.dev, offset: 0, line: 0, fingerprint: '', fingerprintBytes: 0, previousBackup }
       this.save(cp)
     }
-    if (cp.ino !== st.ino || cp.dev !== st.dev) {
-      await this.finishRotated(cp)
-      cp = { ino: st.ino, dev: st.dev, offset: 0, line: 0, fingerprint: '', fingerprintBytes: 0 }
-      this.save(cp)
-    } else if (st.size < cp.offset || (cp.fingerprintBytes > 0 && fingerprintOf(path, cp.fingerprintBytes).fingerprint !== cp.fingerprint)) {
-      // truncated (copy-truncate) or rewritten in place: finish the copy, then start over
-      await this.finishCopy(cp)
-      cp = { ino: st.ino, dev: st.dev, offset: 0, line: 0, fingerprint: '', fingerprintBytes: 0 }
+    // The same file only if inode *and* head agree: a rotated-away file's inode is reused.
+    const same = st.ino === cp.ino && st.dev === cp.dev && st.size >= cp.offset && (cp.fingerprintBytes === 0 || fingerprintOf(path, cp.fingerprintBytes).fingerprint === cp.fingerprint)
+    if (!same) {
+      const newest = await this.finishPrevious(cp)
+      cp = { ino: st.ino, dev: st.dev, offset: 0, line: 0, fingerprint: '', fingerprintBytes: 0, previousBackup: newest }
       this.save(cp)
     }
     await this.readLive(cp)
   }
 
-  /** Backups next to the followed file (`audit-<time>.log[.gz]`, `audit.log.1`), oldest first. */
+  /**
+   * Backups next to the followed file, oldest first: lumberjack's `audit-<time>.log[.gz]` by
+   * the time in the name, others (`audit.log.1`, logrotate) by modification time.
+   */
   private backups(): string[] {
     const dir = dirname(this.spec.path)
     const base = basename(this.spec.path)
     const stem = base.slice(0, base.length - extname(base).length)
-    const named = readdirSync(dir)
+    const files = readdirSync(dir)
       .filter((f) => f !== base && (f.startsWith(`${stem}-`) || f.startsWith(`${base}.`)) && !f.endsWith('.tmp'))
       .map((f) => join(dir, f))
-      .filter((f) => f !== this.spec.path)
-    return rotationOrder(named).filter((f) => f !== this.spec.path)
+    const stamped = rotationOrder(files.filter((f) => STAMP.test(basename(f))))
+    const other = files.filter((f) => !STAMP.test(basename(f))).sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
+    return [...stamped, ...other]
   }
 
-  /** The checkpointed file was renamed away: finish it, then every backup rotated after it. */
-  private async finishRotated(cp: Checkpoint): Promise<void> {
+  /**
+   * The checkpointed file is no longer at the path (renamed, gzipped, or copied and truncated):
+   * finish it from the offset, then read every backup rotated after it. Returns the newest backup.
+   */
+  private async finishPrevious(cp: Checkpoint): Promise<string | undefined> {
     const backups = this.backups()
-    const index = backups.findIndex((f) => sameFile(f, cp))
-    if (index < 0) {
-      this.options.log?.(`follow ${this.spec.path}: the file read up to offset ${cp.offset} is gone (rotated and removed?); lines after that offset may be missing`)
-      return
+    const index = backups.findIndex((f) => isCheckpointed(f, cp))
+    if (index >= 0) {
+      await this.readWhole(backups[index]!, cp.offset, cp.line)
+      for (const later of backups.slice(index + 1)) await this.readWhole(later, 0, 0)
+      return backups.at(-1)
     }
-    await this.readWhole(backups[index]!, cp.offset, cp.line)
-    for (const later of backups.slice(index + 1)) await this.readWhole(later, 0, 0)
-  }
-
-  /** The file was truncated after being copied: finish the copy from the offset. */
-  private async finishCopy(cp: Checkpoint): Promise<void> {
-    if (cp.offset === 0) return
-    const copy = this.backups().reverse().find((f) => sameFile(f, cp, true))
-    if (!copy) {
-      this.options.log?.(`follow ${this.spec.path}: truncated, and no copy of it found; lines after offset ${cp.offset} may be missing`)
-      return
-    }
-    await this.readWhole(copy, cp.offset, cp.line)
+    if (cp.offset > 0) this.options.log?.(`follow ${this.spec.path}: the file read up to offset ${cp.offset} is gone (rotated and removed?); reading the backups made after it`)
+    // Nothing identifies the file (it was empty when last seen): every backup newer than the one
+    // that preceded it was written after the checkpoint.
+    const after = cp.previousBackup ? backups.indexOf(cp.previousBackup) + 1 : 0
+    for (const later of backups.slice(after)) await this.readWhole(later, 0, 0)
+    return backups.at(-1)
   }
 
   /** A finished file (plain or gzip) from `offset` to its end; a torn last line is still an event there. */
@@ -257,17 +262,16 @@ function fingerprintOf(file: string, bytes: number): { fingerprint: string; fing
   return { fingerprint: createHash('sha256').update(head).digest('hex'), fingerprintBytes: head.length }
 }
 
-/** Is `file` the checkpointed one: same inode (renamed), or same head (gzipped or copied)? */
-function sameFile(file: string, cp: Checkpoint, byContentOnly = false): boolean {
+/** Is `file` the checkpointed one? Its head when one was read (inodes are reused), else its inode. */
+function isCheckpointed(file: string, cp: Checkpoint): boolean {
   let st: Stats
   try {
     st = statSync(file)
   } catch {
     return false
   }
-  if (!byContentOnly && st.ino === cp.ino && st.dev === cp.dev) return true
-  if (cp.fingerprintBytes === 0) return false
-  return fingerprintOf(file, cp.fingerprintBytes).fingerprint === cp.fingerprint
+  if (cp.fingerprintBytes > 0) return fingerprintOf(file, cp.fingerprintBytes).fingerprint === cp.fingerprint
+  return st.ino === cp.ino && st.dev === cp.dev
 }
 
 function countLines(path: string, upTo: number): number {
