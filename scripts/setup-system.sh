@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v gzip >/dev/null || need+=(gzip)
 command -v jq >/dev/null || need+=(jq)   # the query presets are checked against real jq
+command -v promtool >/dev/null || need+=(prometheus)   # promtool tests the alert rules
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
