@@ -12,6 +12,7 @@ const ROOT = resolve(import.meta.dirname, '../..')
 const serveFlags = new Set(serve.options.map((o) => /--[a-z-]+/.exec(o.flags)![0]))
 
 describe('deploy/kubernetes/kubetrail.yaml', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form manifests
   const docs = parseAllDocuments(readFileSync(resolve(ROOT, 'deploy/kubernetes/kubetrail.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>)
   const deployment = docs.find((d) => d['kind'] === 'Deployment')!
   const pod = deployment['spec']['template']['spec']
