@@ -14,6 +14,7 @@ import { benchPolicyEval } from './policy-eval.mjs'
 import { benchSimulate } from './simulate.mjs'
 import { benchMemory } from './memory.mjs'
 import { benchStore } from './store.mjs'
+import { benchCollector } from './collector.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const shared = process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared')
@@ -38,4 +39,5 @@ results.policyEval = await benchPolicyEval(resolve(root, 'examples/policies/comp
 results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/comprehensive.yaml'))
 results.memory = await benchMemory(file)
 results.store = await benchStore(file)
+results.collector = await benchCollector(file)
 console.log('\n' + JSON.stringify(results, null, 2))

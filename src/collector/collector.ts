@@ -69,7 +69,8 @@ export class Collector {
   }
 
   static async start(options: CollectorOptions): Promise<Collector> {
-    const store = await openStore(options.dataDir, { write: true })
+    // one DuckDB thread: the other core parses and acknowledges incoming batches
+    const store = await openStore(options.dataDir, { write: true, threads: 1, writerMemoryLimit: '128MB' })
     let wal: WriteAheadLog
     try {
       wal = await WriteAheadLog.open(join(options.dataDir, 'wal'))
@@ -134,7 +135,7 @@ export class Collector {
         this.metrics.newestEvent.set({ cluster }, seconds)
       }
     }
-    if (this.wal.active.events >= (this.options.sealEvents ?? 20_000)) this.kickSeal()
+    if (this.wal.active.events >= (this.options.sealEvents ?? 5_000)) this.kickSeal()
     return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
   }
 
@@ -158,7 +159,7 @@ export class Collector {
 
   private async sealRound(): Promise<void> {
     const active = this.wal.active
-    if (active.events >= (this.options.sealEvents ?? 20_000) || active.ageMs >= (this.options.sealIntervalMs ?? 2000)) await this.wal.rotate()
+    if (active.events >= (this.options.sealEvents ?? 5_000) || active.ageMs >= (this.options.sealIntervalMs ?? 2000)) await this.wal.rotate()
     if (Date.now() < this.storeRetryAt) return
     await this.sealPending()
     if (Date.now() - this.lastCompact >= (this.options.compactIntervalMs ?? 60_000) && this.wal.pending().paths.length === 0) {

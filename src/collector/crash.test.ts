@@ -79,8 +79,8 @@ describe('collector durability', () => {
       const started = Date.now()
       const todo = batches.map((_, i) => i).filter((i) => !acked.has(i) || random() < 0.1)
       // 4 senders, like the apiserver's concurrent batch requests
-      await Promise.all(
-        [0, 1, 2, 3].map(async (lane) => {
+      await Promise.all([
+        ...[0, 1, 2, 3].map(async (lane) => {
           for (let k = lane; k < todo.length; k += 4) {
             if (Date.now() - started > killAfter) return
             try {
@@ -100,7 +100,7 @@ describe('collector durability', () => {
                 done()
               }, killAfter),
             ),
-      )
+      ])
       if (lastLife) {
         child.kill('SIGTERM')
         await new Promise((done) => child.once('exit', done))

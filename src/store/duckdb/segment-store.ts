@@ -138,6 +138,10 @@ export interface OpenOptions {
   write?: boolean
   /** Rows per Parquet row group: several per batch, so DuckDB compresses them in parallel. */
   rowGroupSize?: number
+  /** DuckDB worker threads (default 2); a collector leaves a core to its receivers. */
+  threads?: number
+  /** DuckDB's memory limit for a writer (default 160MB). */
+  writerMemoryLimit?: string
 }
 
 export class DuckDbSegmentStore implements AuditStore {
@@ -163,8 +167,8 @@ export class DuckDbSegmentStore implements AuditStore {
     const spill = mkdtempSync(join(tmpdir(), 'kubetrail-spill-'))
     // A writer's batches are bounded (--batch-size), so a small limit keeps the import's memory
     // flat; readers may sort or hold large results and get more.
-    const memoryLimit = options.write ? '160MB' : '1GB'
-    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: memoryLimit, temp_directory: spill })
+    const memoryLimit = options.write ? (options.writerMemoryLimit ?? '160MB') : '1GB'
+    const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), memory_limit: memoryLimit, temp_directory: spill })
     const conn = await instance.connect()
     const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 10_000, spill)
     if (options.write) store.removeUncommittedSegments()
