@@ -2,7 +2,6 @@
  * @module `--where`: a CEL expression over the event (the language Kubernetes itself uses for
  * validation rules), e.g. `objectRef.resource == "secrets" && user.username.startsWith("system:serviceaccount:")`.
  */
-import { parse } from '@marcbachmann/cel-js'
 import { KubetrailError } from '../core/errors.js'
 import type { AuditEvent } from '../model/index.js'
 
@@ -16,8 +15,12 @@ export class WhereInvalidError extends KubetrailError {
   }
 }
 
-/** Compiles once; the returned test is false for events lacking a field the expression reads. */
-export function compileWhere(expression: string): (e: AuditEvent) => boolean {
+/**
+ * Compiles once; the returned test is false for events lacking a field the expression reads.
+ * The CEL library is loaded on first use: queries without --where start without it.
+ */
+export async function compileWhere(expression: string): Promise<(e: AuditEvent) => boolean> {
+  const { parse } = await import('@marcbachmann/cel-js')
   let program: (ctx: Record<string, unknown>) => unknown
   try {
     program = parse(expression) as unknown as (ctx: Record<string, unknown>) => unknown

@@ -62,7 +62,7 @@ export default defineCommand<QueryOptions>({
   async handler(_args, opts, ctx) {
     const filters = parseFilters(opts)
     let query = filters.query
-    const where = opts.where !== undefined ? compileWhere(opts.where) : undefined
+    const where = opts.where !== undefined ? await compileWhere(opts.where) : undefined
     const preset = opts.preset !== undefined ? findPreset(opts.preset) : undefined
     if (opts.preset !== undefined && !preset) throw new UsageError(`unknown preset "${opts.preset}"`, `Presets: ${QUERY_PRESETS.map((p) => p.name).join(', ')}.`)
     if (preset) query = withPreset(query, preset)

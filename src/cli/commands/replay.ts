@@ -9,8 +9,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { KubetrailError, UsageError } from '../../core/errors.js'
-import { readRawEvents, formatMalformed, type MalformedLine } from '../../ingest/index.js'
-import { tlsPaths } from '../../collector/index.js'
+import type { MalformedLine } from '../../ingest/index.js'
 import { resolveDataDir } from '../../store/index.js'
 
 interface ReplayOptions {
@@ -94,6 +93,8 @@ export default defineCommand<ReplayOptions>({
     }
     const batchSize = Number(opts.batchSize)
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer, not "${opts.batchSize}"`)
+    const { tlsPaths } = await import('../../collector/index.js')
+    const { readRawEvents, formatMalformed } = await import('../../ingest/index.js')
     const own = tlsPaths(resolveDataDir(opts.dataDir, ctx.cwd))
     const read = (file: string | undefined, fallback: string) => {
       const path = file ? resolve(ctx.cwd, file) : fallback

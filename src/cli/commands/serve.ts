@@ -6,9 +6,8 @@ import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, KUBERNETES_VERSION_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import { LineQueue } from '../../core/line-queue.js'
-import { readTokenFile, startCollector } from '../../collector/index.js'
 import { resolveDataDir } from '../../store/index.js'
-import { compilePolicy, loadPolicyFile, parseKubernetesVersion, type PolicyEvaluator } from '../../policy/index.js'
+import type { PolicyEvaluator } from '../../policy/index.js'
 
 interface ServeOptions {
   listen: string
@@ -76,8 +75,11 @@ export default defineCommand<ServeOptions>({
     const maxBody = Number(opts.maxBody)
     if (!Number.isInteger(maxBody) || maxBody < 1024) throw new UsageError(`--max-body must be a number of bytes (>= 1024), not "${opts.maxBody}"`)
     const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
+    // loaded here, not at the top: other commands start without the collector's dependencies
+    const { readTokenFile, startCollector } = await import('../../collector/index.js')
     let policy: PolicyEvaluator | undefined
     if (opts.policy) {
+      const { compilePolicy, loadPolicyFile, parseKubernetesVersion } = await import('../../policy/index.js')
       const version = opts.kubernetesVersion ? parseKubernetesVersion(opts.kubernetesVersion) : undefined
       const loaded = await loadPolicyFile(resolve(ctx.cwd, opts.policy), { kubernetesVersion: version })
       policy = compilePolicy(loaded.policy, { kubernetesVersion: version })

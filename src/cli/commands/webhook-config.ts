@@ -5,10 +5,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { stringify } from 'yaml'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
-import { ensureTls, tlsPaths } from '../../collector/index.js'
 import { resolveDataDir } from '../../store/index.js'
 
 interface WebhookConfigOptions {
@@ -72,6 +70,8 @@ export default defineCommand<WebhookConfigOptions>({
     if (!Number.isFinite(rate) || rate <= 0) throw new UsageError(`--expected-rate must be a positive number of events per second, not "${opts.expectedRate}"`)
     if (opts.cluster && !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/.test(opts.cluster)) throw new UsageError(`--cluster "${opts.cluster}": use letters, digits, ".", "_" and "-"`)
     const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
+    const { ensureTls, tlsPaths } = await import('../../collector/index.js')
+    const { stringify } = await import('yaml')
     const own = tlsPaths(dataDir)
     if (!opts.caFile || !opts.clientCert) ensureTls(dataDir, [url.hostname])
     const b64 = (file: string) => Buffer.from(readFileSync(resolve(ctx.cwd, file))).toString('base64')
