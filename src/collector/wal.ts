@@ -95,7 +95,12 @@ export class WriteAheadLog {
       const data = Buffer.concat(group.map((w) => w.data))
       const start = this.activeBytes
       try {
-        await this.handle!.write(data, 0, data.length, start)
+        // A full disk can take part of a write without an error: the rest fails on the next try.
+        for (let done = 0; done < data.length; ) {
+          const { bytesWritten } = await this.handle!.write(data, done, data.length - done, start + done)
+          if (bytesWritten === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write (nothing written)'), { code: 'ENOSPC' })
+          done += bytesWritten
+        }
         await this.handle!.datasync()
         this.activeBytes += data.length
         this.activeEvents += group.reduce((n, w) => n + w.events, 0)

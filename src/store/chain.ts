@@ -4,7 +4,7 @@
  * that no link names was left by an interrupted write and is never read.
  */
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { KubetrailError } from '../core/errors.js'
 import type { ChainLink } from './types.js'
 
@@ -40,12 +40,28 @@ export function nextLink(prev: ChainLink | undefined, fields: Omit<ChainLink, 's
   return { ...partial, hash: linkHash(partial), committedAt: new Date().toISOString() }
 }
 
-/** Appends one link durably (0600, fsync). */
+/**
+ * Appends one link durably (0600, fsync). On a failed or short write (disk full) the file is cut
+ * back to where it was: a half-written link must not precede the next one.
+ */
 export function appendLink(path: string, link: ChainLink): void {
+  const data = Buffer.from(JSON.stringify(link) + '\n')
   const fd = openSync(path, 'a', 0o600)
+  const before = fstatSync(fd).size
   try {
-    writeSync(fd, JSON.stringify(link) + '\n')
+    for (let done = 0; done < data.length; ) {
+      const n = writeSync(fd, data, done, data.length - done)
+      if (n === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+      done += n
+    }
     fsyncSync(fd)
+  } catch (error) {
+    try {
+      ftruncateSync(fd, before)
+    } catch {
+      // the unfinished last line is ignored by readChain
+    }
+    throw error
   } finally {
     closeSync(fd)
   }
