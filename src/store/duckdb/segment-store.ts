@@ -136,7 +136,8 @@ function fileList(paths: string[]): string {
 export interface OpenOptions {
   /** Open for writing: creates the directory and takes the writer lock. */
   write?: boolean
-  /** Rows per Parquet row group: several per batch, so DuckDB compresses them in parallel. */
+  /** Rows per Parquet row group (default 4000): fetching one event decompresses its row group
+   * (10k rows: 41 ms, 4k: 25 ms for 100 events on a 100 MB store; the store grows 0.6 %). */
   rowGroupSize?: number
   /** DuckDB worker threads (default 2); a collector leaves a core to its receivers. */
   threads?: number
@@ -177,7 +178,7 @@ export class DuckDbSegmentStore implements AuditStore {
     const memoryLimit = options.write ? (options.writerMemoryLimit ?? '160MB') : '1GB'
     const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), memory_limit: memoryLimit, temp_directory: spill, ...ALLOCATOR })
     const conn = await instance.connect()
-    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 10_000, spill)
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 4_000, spill)
     if (options.write) store.removeUncommittedSegments()
     return store
   }
@@ -413,14 +414,19 @@ export class DuckDbSegmentStore implements AuditStore {
       `SELECT filename, row_in_batch FROM read_parquet(${fileList(files)}, filename = true) ${where} ${orderBy} LIMIT ${Math.max(0, Math.floor(q.limit))}`,
       params,
     )
-    const byFile = new Map<string, string[]>()
-    for (const t of top) byFile.set(t.filename, [...(byFile.get(t.filename) ?? []), t.row_in_batch])
+    // One query over every file involved, so DuckDB reads them in parallel; the IN list prunes
+    // row groups by min/max, and the pair check below drops rows of the same number in other files.
+    const wanted = new Set(top.map((t) => `${t.filename}\u0000${t.row_in_batch}`))
     const events = new Map<string, { cluster: string; event: string }>()
-    for (const [file, rows] of byFile) {
-      const found = await this.all<{ row_in_batch: string; cluster: string; event: string }>(
-        `SELECT row_in_batch, "cluster", event FROM read_parquet(${sqlString(file)}) WHERE row_in_batch IN (${rows.join(', ')})`,
+    if (top.length > 0) {
+      const found = await this.all<{ filename: string; row_in_batch: string; cluster: string; event: string }>(
+        `SELECT filename, row_in_batch, "cluster", event FROM read_parquet(${fileList([...new Set(top.map((t) => t.filename))])}, filename = true)
+         WHERE row_in_batch IN (${[...new Set(top.map((t) => t.row_in_batch))].join(', ')})`,
       )
-      for (const f of found) events.set(`${file}\u0000${f.row_in_batch}`, f)
+      for (const f of found) {
+        const key = `${f.filename}\u0000${f.row_in_batch}`
+        if (wanted.has(key)) events.set(key, f)
+      }
     }
     for (const t of top) {
       const r = events.get(`${t.filename}\u0000${t.row_in_batch}`)
