@@ -222,9 +222,9 @@ export class Follower {
   }
 }
 
-function parseLine(line: string, at: string): { at: string; value: unknown; parseError?: string } {
+function parseLine(line: string, at: string): { at: string; value: unknown; parseError?: string; text?: string } {
   try {
-    return { at, value: JSON.parse(line) }
+    return { at, value: JSON.parse(line), text: line.endsWith('\r') ? line.slice(0, -1) : line }
   } catch (error) {
     return { at, value: undefined, parseError: `not JSON: ${(error as Error).message}` }
   }

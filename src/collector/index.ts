@@ -36,6 +36,7 @@ export interface StartOptions extends CollectorOptions {
   plainHttp?: boolean
   publicMetrics?: boolean
   bodyLimitBytes?: number
+  maxInFlightBytes?: number
 }
 
 export interface RunningCollector {
@@ -77,6 +78,7 @@ export async function startCollector(options: StartOptions): Promise<RunningColl
       insecure: options.insecure,
       publicMetrics: options.publicMetrics,
       bodyLimitBytes: options.bodyLimitBytes,
+      maxInFlightBytes: options.maxInFlightBytes,
     })
   } catch (error) {
     await collector.stop()

@@ -125,3 +125,32 @@ describe('kubetrail-side policy', () => {
     }
   })
 })
+
+describe('itemSpans', () => {
+  it('property: every span is exactly the text of one item, whatever the layout', async () => {
+    const { itemSpans } = await import('./item-spans.js')
+    const item = fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 5 })
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 8 }), fc.jsonValue(), fc.constantFrom(0, 2), fc.boolean(), (items, metadata, indent, itemsFirst) => {
+        const list = itemsFirst ? { items, kind: 'EventList', metadata } : { kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata, items }
+        const body = JSON.stringify(list, null, indent)
+        const spans = itemSpans(body)
+        expect(spans).toBeDefined()
+        expect(spans!.map(([s, e]) => JSON.parse(body.slice(s, e)) as unknown)).toEqual(JSON.parse(body).items)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('stores webhook items byte for byte as sent, with kind/apiVersion in front', () => {
+    const body = readFileSync(WEBHOOK_BODY, 'utf8')
+    const items = decodeBody(body)
+    const r = processEvents(items, {})
+    const parsed = JSON.parse(body) as { items: unknown[] }
+    r.accepted.forEach((json, i) => {
+      expect(json.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true)
+      expect(body).toContain(json.slice('{"kind":"Event","apiVersion":"audit.k8s.io/v1",'.length))
+      expect(JSON.parse(json)).toEqual({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...(parsed.items[i] as object) })
+    })
+  })
+})

@@ -11,6 +11,7 @@ import { attributesFromEvent, replayEvent, replayVerdict, type PolicyEvaluator }
 import { KubetrailError } from '../core/errors.js'
 import { isJsonObject } from '../core/json.js'
 import type { Redactor } from './redact.js'
+import { itemSpans } from './item-spans.js'
 
 export interface PipelineOptions {
   /** Drops or trims events centrally (the same engine as `policy simulate`). */
@@ -42,8 +43,16 @@ export class BodyInvalidError extends KubetrailError {
   }
 }
 
+/** One event to process: its parsed value and, when known, its exact text as received. */
+export interface DecodedItem {
+  at: string
+  value: unknown
+  parseError?: string
+  text?: string
+}
+
 /** The events in a request body: an EventList, one Event, or NDJSON (one event per line). */
-export function decodeBody(body: string): Array<{ at: string; value: unknown; parseError?: string }> {
+export function decodeBody(body: string): DecodedItem[] {
   const text = body.trim()
   if (text === '') throw new BodyInvalidError('empty body')
   let whole: unknown
@@ -55,19 +64,22 @@ export function decodeBody(body: string): Array<{ at: string; value: unknown; pa
   }
   if (!isJsonObject(whole)) throw new BodyInvalidError('body must be a JSON object (an EventList or an Event)')
   if (whole['kind'] === 'EventList') {
-    if (!Array.isArray(whole['items'])) throw new BodyInvalidError('EventList without an items list')
-    return whole['items'].map((value, i) => ({ at: `items[${i}]`, value }))
+    const items = whole['items']
+    if (!Array.isArray(items)) throw new BodyInvalidError('EventList without an items list')
+    const spans = itemSpans(body)
+    const exact = spans !== undefined && spans.length === items.length
+    return items.map((value, i) => ({ at: `items[${i}]`, value, text: exact ? body.slice(spans[i]![0], spans[i]![1]) : undefined }))
   }
-  if (whole['kind'] === undefined || whole['kind'] === 'Event') return [{ at: 'event', value: whole }]
+  if (whole['kind'] === undefined || whole['kind'] === 'Event') return [{ at: 'event', value: whole, text }]
   throw new BodyInvalidError(`kind ${JSON.stringify(whole['kind'])} is not an audit Event or EventList`)
 }
 
-function ndjson(text: string): Array<{ at: string; value: unknown; parseError?: string }> {
-  const out: Array<{ at: string; value: unknown; parseError?: string }> = []
+function ndjson(text: string): DecodedItem[] {
+  const out: DecodedItem[] = []
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return
     try {
-      out.push({ at: `line ${i + 1}`, value: JSON.parse(line) })
+      out.push({ at: `line ${i + 1}`, value: JSON.parse(line), text: line })
     } catch (error) {
       out.push({ at: `line ${i + 1}`, value: undefined, parseError: `not JSON: ${(error as Error).message}` })
     }
@@ -76,7 +88,7 @@ function ndjson(text: string): Array<{ at: string; value: unknown; parseError?: 
 }
 
 /** Checks, filters and redacts decoded events. */
-export function processEvents(items: ReadonlyArray<{ at: string; value: unknown; parseError?: string }>, options: PipelineOptions): PipelineResult {
+export function processEvents(items: readonly DecodedItem[], options: PipelineOptions): PipelineResult {
   const result: PipelineResult = { accepted: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
   for (const item of items) {
     if (item.parseError) {
@@ -89,6 +101,7 @@ export function processEvents(items: ReadonlyArray<{ at: string; value: unknown;
       continue
     }
     let event = item.value as AuditEvent
+    let changed = false
     if (options.policy) {
       const decision = options.policy.evaluate(attributesFromEvent(event))
       if (replayVerdict(event.stage, decision) !== 'kept') {
@@ -96,13 +109,30 @@ export function processEvents(items: ReadonlyArray<{ at: string; value: unknown;
         continue
       }
       // only ever down: a body the apiserver did not record cannot be added
-      if (levelAtLeast(event.level, decision.level)) event = replayEvent(event, decision)
+      if (levelAtLeast(event.level, decision.level) && event.level !== decision.level) {
+        event = replayEvent(event, decision)
+        changed = true
+      }
     }
-    if (options.redactor) result.redactedValues += options.redactor.redact(event)
-    result.accepted.push(serialize(event))
+    if (options.redactor) {
+      const n = options.redactor.redact(event, item.text)
+      result.redactedValues += n
+      changed ||= n > 0
+    }
+    result.accepted.push(changed || item.text === undefined ? serialize(event) : asReceived(event, item.text))
     if (result.newestStageTime === undefined || event.stageTimestamp > result.newestStageTime) result.newestStageTime = event.stageTimestamp
   }
   return result
+}
+
+const EVENT_PREFIX = `{"kind":"Event","apiVersion":"${API_VERSION}",`
+
+/** The text as received (a WAL line: no raw newline), with kind/apiVersion in front when it had none. */
+function asReceived(event: AuditEvent, text: string): string {
+  if (text.includes('\n')) return serialize(event)
+  if (text.startsWith(EVENT_PREFIX)) return text
+  if (event.kind === undefined && event.apiVersion === undefined && text.startsWith('{"')) return EVENT_PREFIX + text.slice(1)
+  return serialize(event)
 }
 
 /** EventList items carry no kind/apiVersion; stored events read like the log backend's lines. */

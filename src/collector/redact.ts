@@ -17,6 +17,8 @@ export const REDACTED_PREFIX = 'kubetrail:redacted:hmac-sha256:'
 /** Field names whose values are credentials wherever they appear in a body. */
 const CREDENTIAL_KEYS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie', 'set-cookie'])
 
+const CREDENTIAL_TEXT = /"(authorization|proxy-authorization|x-api-key|cookie|set-cookie)"/i
+
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
 
 export class Redactor {
@@ -27,8 +29,11 @@ export class Redactor {
     return REDACTED_PREFIX + createHmac('sha256', this.key).update(text).digest('hex').slice(0, 32)
   }
 
-  /** Redacts in place; returns how many values were replaced. */
-  redact(event: AuditEvent): number {
+  /**
+   * Redacts in place; returns how many values were replaced. With the event's text, bodies whose
+   * text names no credential field are not walked.
+   */
+  redact(event: AuditEvent, text?: string): number {
     let count = 0
     const ref = event.objectRef
     const resource = ref?.resource
@@ -39,7 +44,8 @@ export class Redactor {
       if (group === '' && resource === 'secrets') count += this.secretBody(body)
       if (group === '' && resource === 'serviceaccounts' && ref?.subresource === 'token') count += this.tokenAt(body, 'status')
       if (group === 'authentication.k8s.io' && resource === 'tokenreviews') count += this.tokenAt(body, 'spec')
-      count += this.credentialKeys(body)
+      // an escaped key (\u0041uthorization) would hide from the text test: walk those too
+      if (text === undefined || CREDENTIAL_TEXT.test(text) || text.includes('\\u')) count += this.credentialKeys(body)
     }
     return count
   }

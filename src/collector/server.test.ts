@@ -137,6 +137,24 @@ describe('kubetrail serve: configuration', () => {
     await open.stop()
   })
 
+  it('refuses new bodies with 429 while too many bytes are in flight (memory stays bounded)', async () => {
+    const running = await startCollector({ dataDir: dataDir(), listen: { host: '127.0.0.1', port: 0 }, defaultCluster: 'd', insecure: true, plainHttp: true, maxInFlightBytes: BODY.length + 1000 })
+    const { connect: connectPlain } = await import('node:net')
+    const port = Number(new URL(running.url).port)
+    const slow = connectPlain(port, '127.0.0.1')
+    await new Promise((ok) => slow.once('connect', ok))
+    // a sender that announced a whole batch and is still sending it
+    slow.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY.slice(0, 10)}`)
+    await new Promise((w) => setTimeout(w, 200))
+    const refused = await post(new URL(`${running.url}/v1/events`), BODY, {})
+    expect(refused.status).toBe(429)
+    expect(refused.retryAfter).toBe('1')
+    slow.destroy()
+    await new Promise((w) => setTimeout(w, 200))
+    expect((await post(new URL(`${running.url}/v1/events`), BODY, {})).status).toBe(200)
+    await running.stop()
+  })
+
   it('answers 429 with Retry-After when too much is waiting for the store, and recovers', async () => {
     const dir = dataDir()
     let failing = true

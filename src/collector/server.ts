@@ -31,6 +31,8 @@ export interface ServerOptions {
   /** Serve /metrics without authentication (Prometheus without credentials). */
   publicMetrics?: boolean
   bodyLimitBytes?: number
+  /** Bodies being received or processed at once; beyond it new requests get 429 (memory stays bounded). */
+  maxInFlightBytes?: number
 }
 
 const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/
@@ -80,6 +82,21 @@ export async function createServer(collector: Collector, options: ServerOptions)
     return typeof header === 'string' && header.startsWith('Bearer ') && checkToken(header.slice(7).trim())
   }
   const deny = (reply: FastifyReply) => reply.code(401).send({ error: 'unauthorized', message: 'a client certificate signed by --client-ca or a bearer token from --token-file is required' })
+
+  // Bounded memory under a flood: the bytes of bodies in flight are counted from Content-Length
+  // before a body is read; over the limit a request is refused with a retry-able 429.
+  const maxInFlight = options.maxInFlightBytes ?? 64 * 1024 * 1024
+  let inFlight = 0
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'POST') return
+    const length = Number(req.headers['content-length'] ?? 0)
+    if (inFlight > 0 && inFlight + length > maxInFlight) {
+      collector.metrics.requests.inc({ cluster: 'unknown', code: '429' })
+      return reply.code(429).header('Retry-After', '1').send({ error: 'busy', message: `${inFlight} bytes of requests in progress (limit ${maxInFlight})` })
+    }
+    inFlight += length
+    reply.raw.once('close', () => (inFlight -= length))
+  })
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body))

@@ -20,7 +20,7 @@ import type { RawEvent } from '../ingest/index.js'
 interface PendingWrite {
   data: Buffer
   events: number
-  resolve: () => void
+  resolve: (path: string) => void
   reject: (error: Error) => void
 }
 
@@ -65,9 +65,12 @@ export class WriteAheadLog {
     this.activeSince = Date.now()
   }
 
-  /** Resolves once the events are on disk (fdatasync); rejects (and writes nothing) on failure. */
-  append(cluster: string, eventsJson: readonly string[]): Promise<void> {
-    if (eventsJson.length === 0) return Promise.resolve()
+  /**
+   * Resolves, with the WAL file's path, once the events are on disk (fdatasync); rejects (and
+   * leaves nothing) on failure.
+   */
+  append(cluster: string, eventsJson: readonly string[]): Promise<string | undefined> {
+    if (eventsJson.length === 0) return Promise.resolve(undefined)
     const data = Buffer.from(eventsJson.map((e) => `${cluster}\t${e}\n`).join(''))
     return new Promise((resolve, reject) => {
       this.queue.push({ data, events: eventsJson.length, resolve, reject })
@@ -104,7 +107,7 @@ export class WriteAheadLog {
         await this.handle!.datasync()
         this.activeBytes += data.length
         this.activeEvents += group.reduce((n, w) => n + w.events, 0)
-        for (const w of group) w.resolve()
+        for (const w of group) w.resolve(this.activePath)
       } catch (error) {
         // Cut back whatever part was written, so the next write does not follow a torn line.
         await this.handle!.truncate(start).catch(() => undefined)
