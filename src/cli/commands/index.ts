@@ -20,6 +20,8 @@ import prune from './prune.js'
 import serve from './serve.js'
 import webhookConfig from './webhook-config.js'
 import replay from './replay.js'
+import doctor from './doctor.js'
+import { enableCommand, disableCommand } from './enable.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -39,4 +41,7 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   serve as CommandDefinition<never>,
   webhookConfig as CommandDefinition<never>,
   replay as CommandDefinition<never>,
+  doctor as CommandDefinition<never>,
+  enableCommand as CommandDefinition<never>,
+  disableCommand as CommandDefinition<never>,
 ]
