@@ -190,12 +190,17 @@ describe('kubetrail doctor', () => {
     let n = 0
     const tokens: Array<string | undefined> = []
     const server: Server = createServer((req, res) => {
+      if (req.url === '/api/v1/namespaces/kube-system/configmaps/kubeadm-config') {
+        res.end(JSON.stringify({ data: { ClusterConfiguration: KUBEADM_CONFIG_V1BETA3 } }))
+        return
+      }
       tokens.push(req.headers.authorization)
       res.end(scrapes[Math.min(n++, 1)])
     })
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-    const t = kubeadmNode()
+    const t = kubeadmNode({ kubeadmConfig: false })
+    enableAudit({ root: t.root, policyText: POLICY, logPath: LOG })
     const r = await doctor(t, { apiserver: { url, token: 'tok', intervalMs: 10 } })
     server.close()
     expect(tokens).toEqual(['Bearer tok', 'Bearer tok'])
@@ -203,6 +208,8 @@ describe('kubetrail doctor', () => {
     expect(f.status).toBe('FAIL')
     expect(f.title).toBe('AuditLogError: 722 of 990 audit events failed to be written during the interval (72.9 %)')
     expect(byId(r.findings, 'apiserver.rejected')?.status).toBe('PASS')
+    // kubeadm-config read through the API: the v1beta3 ConfigMap lacks the audit flags
+    expect(byId(r.findings, 'kubeadm.config')).toMatchObject({ status: 'WARN', evidence: expect.arrayContaining([{ file: `configmap kube-system/kubeadm-config (${url})`, value: 'apiServer.extraArgs: audit-policy-file=/etc/kubernetes/audit/policy.yaml missing' }]) })
   })
 
   it('bad input: an unparsable manifest, no kube-apiserver container, an unreadable file, a symlinked log path', async () => {

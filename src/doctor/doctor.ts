@@ -11,7 +11,7 @@ import { exitCodeFor, type Evidence, type Finding } from './findings.js'
 import type { ManifestError} from './manifest.js';
 import { flagValue, hostPathOf, parseApiserverManifest, podsIn, type ApiserverManifest } from './manifest.js'
 import { modeString, NodeFs } from './node.js'
-import { scrapeAuditMetrics, type MetricsSource } from './metrics.js'
+import { fetchKubeadmConfig, scrapeAuditMetrics, type MetricsSource } from './metrics.js'
 
 export interface DoctorOptions {
   root?: string
@@ -63,7 +63,9 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     mountChecks(m).forEach(add)
     logFileChecks(node, m).forEach(add)
     add(runningProcessCheck(node, m))
-    add(kubeadmCheck(node, m, options.kubeadmConfig))
+    // kubeadm's configuration: a file on the node, else the kubeadm-config ConfigMap through the API
+    const fromApi = !options.kubeadmConfig && options.apiserver ? await fetchKubeadmConfig(options.apiserver) : undefined
+    add(kubeadmCheck(node, m, options.kubeadmConfig, fromApi))
     add(freshnessCheck(node, m, options.now ?? new Date(), options.freshnessMinutes ?? 15))
   }
   if (options.apiserver) findings.push(...(await scrapeAuditMetrics(options.apiserver)))
@@ -318,10 +320,10 @@ function runningProcessCheck(node: NodeFs, m: ApiserverManifest): Finding {
 }
 
 /** kubeadm's ClusterConfiguration must carry the audit flags and volumes, or `kubeadm upgrade` drops them. */
-function kubeadmCheck(node: NodeFs, m: ApiserverManifest, given: string | undefined): Finding {
+function kubeadmCheck(node: NodeFs, m: ApiserverManifest, given: string | undefined, fromApi?: { source: string; text: string }): Finding {
   const candidates = given ? [given] : KUBEADM_CONFIG_CANDIDATES
-  for (const file of candidates) {
-    const read = node.read(file)
+  for (const file of fromApi ? [fromApi.source, ...candidates] : candidates) {
+    const read = fromApi && file === fromApi.source ? { text: fromApi.text } : node.read(file)
     if ('error' in read) {
       if (given) return { id: 'kubeadm.config', status: 'FAIL', title: `the kubeadm configuration ${read.error}`, evidence: [{ file }] }
       continue

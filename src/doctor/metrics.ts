@@ -28,8 +28,24 @@ export function parseAuditSamples(text: string): Map<string, number> {
   return out
 }
 
+/** The ClusterConfiguration in kube-system/kubeadm-config, or undefined when it cannot be read. */
+export async function fetchKubeadmConfig(src: MetricsSource): Promise<{ source: string; text: string } | undefined> {
+  const path = '/api/v1/namespaces/kube-system/configmaps/kubeadm-config'
+  try {
+    const cm = JSON.parse(await fetchText(src, path)) as { data?: Record<string, string> }
+    const text = cm.data?.['ClusterConfiguration']
+    return text ? { source: `configmap kube-system/kubeadm-config (${src.url})`, text } : undefined
+  } catch {
+    return undefined
+  }
+}
+
 function fetchMetrics(src: MetricsSource): Promise<string> {
-  const url = new URL('/metrics', src.url)
+  return fetchText(src, '/metrics')
+}
+
+function fetchText(src: MetricsSource, path: string): Promise<string> {
+  const url = new URL(path, src.url)
   return new Promise((done, fail) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
       url,
