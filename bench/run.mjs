@@ -15,6 +15,7 @@ import { benchSimulate } from './simulate.mjs'
 import { benchMemory } from './memory.mjs'
 import { benchStore } from './store.mjs'
 import { benchCollector } from './collector.mjs'
+import { benchDetect } from './detect.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const shared = process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared')
@@ -40,4 +41,5 @@ results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/co
 results.memory = await benchMemory(file)
 results.store = await benchStore(file)
 results.collector = await benchCollector(file)
+results.detect = await benchDetect(file)
 console.log('\n' + JSON.stringify(results, null, 2))

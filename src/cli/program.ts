@@ -28,6 +28,7 @@ function renderExamples(def: CommandDefinition<unknown>): string {
 
 const GROUP_SUMMARIES: Record<string, string> = {
   policy: 'audit policies: check, explain, lint, simulate, diff, init',
+  rules: 'detection rules: check, coverage',
 }
 
 function commandList(commands: readonly CommandDefinition<unknown>[]): string {

@@ -24,8 +24,22 @@ for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 
   INTERNAL.addSubnet(net, bits, 'ipv4')
 for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::', 128]] as const) INTERNAL.addSubnet(net, bits, 'ipv6')
 
+/** Dotted-quad IPv4 → its 4 octets, or undefined (the common case, without BlockList's allocations). */
+function ipv4Octets(ip: string): number[] | undefined {
+  const parts = ip.split('.')
+  if (parts.length !== 4) return undefined
+  const octets = parts.map((p) => (/^(0|[1-9]\d{0,2})$/.test(p) ? Number(p) : NaN))
+  return octets.every((o) => o <= 255) ? octets : undefined
+}
+
+function privateIPv4([a, b]: number[]): boolean {
+  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168) || (a === 100 && b! >= 64 && b! <= 127)
+}
+
 /** False for anything that is not an IP address. */
 export function isExternalIP(ip: string): boolean {
+  const v4 = ipv4Octets(ip)
+  if (v4) return !privateIPv4(v4)
   const family = isIP(ip)
   if (family === 0) return false
   if (family === 6 && ip.toLowerCase().startsWith('::ffff:') && isIP(ip.slice(7)) === 4) return isExternalIP(ip.slice(7))

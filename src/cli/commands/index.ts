@@ -22,6 +22,8 @@ import webhookConfig from './webhook-config.js'
 import replay from './replay.js'
 import doctor from './doctor.js'
 import { enableCommand, disableCommand } from './enable.js'
+import { rulesCheck, rulesCoverage } from './rules.js'
+import detect from './detect.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -44,4 +46,7 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   doctor as CommandDefinition<never>,
   enableCommand as CommandDefinition<never>,
   disableCommand as CommandDefinition<never>,
+  rulesCheck as CommandDefinition<never>,
+  rulesCoverage as CommandDefinition<never>,
+  detect as CommandDefinition<never>,
 ]
