@@ -7,6 +7,7 @@ need=()
 command -v gzip >/dev/null || need+=(gzip)
 command -v jq >/dev/null || need+=(jq)   # the query presets are checked against real jq
 command -v promtool >/dev/null || need+=(prometheus)   # promtool tests the alert rules
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)   # alert sink end-to-end test
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -4,11 +4,14 @@
  * WAL into the store by a background sealer that also compacts small segments.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KubetrailError } from '../core/errors.js'
 import { openStore, type AuditStore } from '../store/index.js'
 import type { PolicyEvaluator } from '../policy/index.js'
+import type { AuditEvent } from '../model/index.js'
+import type { Alert, Detector } from '../detect/engine.js'
+import { alertId, type AlertDispatcher } from '../detect/sinks.js'
 import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
 import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
 import { Redactor } from './redact.js'
@@ -31,6 +34,9 @@ export interface CollectorOptions {
   log?: (line: string) => void
   /** Fault injection for tests: called before every store commit. */
   beforeStoreCommit?: () => void
+  /** Live detection on every durable event; alerts go to `<data-dir>/alerts.ndjson` and the sinks. */
+  detector?: Detector
+  alerts?: AlertDispatcher
 }
 
 /** Retry-able: the client should send the same events again later. */
@@ -44,8 +50,9 @@ export class CollectorBusyError extends KubetrailError {
   }
 }
 
-export interface IngestOutcome extends Omit<PipelineResult, 'accepted' | 'newestStageTime'> {
+export interface IngestOutcome extends Omit<PipelineResult, 'accepted' | 'newestStageTime' | 'events'> {
   accepted: number
+  alerts: number
 }
 
 export class Collector {
@@ -136,10 +143,28 @@ export class Collector {
       }
     }
     if (this.wal.active.events >= (this.options.sealEvents ?? 5_000)) this.kickSeal()
-    return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
+    const alerts = this.detect(cluster, result.events)
+    return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues, alerts }
   }
 
   private readonly newest = new Map<string, number>()
+
+  /** Runs the rules on durable events; alerts are appended to alerts.ndjson and handed to the sinks (never waited for). */
+  private detect(cluster: string, events: readonly AuditEvent[]): number {
+    const detector = this.options.detector
+    if (!detector) return 0
+    const alerts: Alert[] = []
+    for (const e of events) alerts.push(...detector.evaluate(e, cluster))
+    if (alerts.length === 0) return 0
+    for (const a of alerts) this.metrics.alerts.inc({ rule: a.rule, severity: a.severity })
+    try {
+      appendFileSync(join(this.options.dataDir, 'alerts.ndjson'), alerts.map((a) => JSON.stringify({ id: alertId(a), ...a })).join('\n') + '\n', { mode: 0o600 })
+    } catch (error) {
+      this.log(`could not record ${alerts.length} alert(s): ${(error as Error).message}`)
+    }
+    this.options.alerts?.push(alerts)
+    return alerts.length
+  }
 
   private scheduleSeal(): void {
     if (this.stopped) return
@@ -220,6 +245,7 @@ export class Collector {
   /** Stops accepting, commits what the WAL holds (when the store allows), and closes. */
   async stop(): Promise<void> {
     this.stopped = true
+    await this.options.alerts?.stop()
     this.metrics.up.set(0)
     clearTimeout(this.sealTimer)
     while (this.sealing) await this.sealing

@@ -9,6 +9,10 @@ import { Collector, type CollectorOptions } from './collector.js'
 import { Follower, type FollowSpec } from './follower.js'
 import { createServer, type ServerOptions } from './server.js'
 import { ensureTls, tlsPaths } from './tls.js'
+import type { CollectorMetrics } from './metrics.js'
+import { AlertDispatcher, type AlertSink } from '../detect/sinks.js'
+import { Detector } from '../detect/engine.js'
+import type { Rule } from '../detect/rules.js'
 
 export { Collector, CollectorBusyError, type CollectorOptions, type IngestOutcome } from './collector.js'
 export { Follower, type FollowSpec } from './follower.js'
@@ -37,6 +41,9 @@ export interface StartOptions extends CollectorOptions {
   publicMetrics?: boolean
   bodyLimitBytes?: number
   maxInFlightBytes?: number
+  /** Live detection with these rules (none: off). */
+  rules?: readonly Rule[]
+  alertSinks?: readonly AlertSink[]
 }
 
 export interface RunningCollector {
@@ -65,7 +72,19 @@ export async function startCollector(options: StartOptions): Promise<RunningColl
   if (options.clientCaFile) clientCa = readFileSync(options.clientCaFile, 'utf8')
   // our own CA signed the apiserver's client certificate: trust it unless told otherwise
   else if (caFile && !options.insecure) clientCa = readFileSync(caFile, 'utf8')
-  const collector = await Collector.start(options)
+  let metrics: CollectorMetrics | undefined
+  const dispatcher =
+    options.alertSinks && options.alertSinks.length > 0
+      ? new AlertDispatcher(options.alertSinks, {
+          onError: (sink, error) => {
+            metrics?.alertSinkErrors.inc({ sink })
+            options.log?.(`alert sink ${sink}: ${error.message} (retrying with backoff)`)
+          },
+          onDrop: (sink, n) => metrics?.alertsDropped.inc({ sink }, n),
+        })
+      : undefined
+  const collector = await Collector.start({ ...options, detector: options.rules && options.rules.length > 0 ? new Detector(options.rules) : undefined, alerts: dispatcher })
+  metrics = collector.metrics
   let server: FastifyInstance
   try {
     server = await createServer(collector, {

@@ -26,6 +26,9 @@ export function createMetrics() {
     followerLagBytes: new Gauge({ name: 'kubetrail_follower_lag_bytes', help: 'Bytes of the followed file not yet read.', labelNames: ['cluster', 'path'], registers: [registry] }),
     followerLagSeconds: new Gauge({ name: 'kubetrail_follower_lag_seconds', help: 'Age of the oldest unread change of the followed file (0 when caught up).', labelNames: ['cluster', 'path'], registers: [registry] }),
     newestEvent: new Gauge({ name: 'kubetrail_newest_event_timestamp_seconds', help: 'stageTimestamp of the newest event received per cluster (Unix seconds).', labelNames: ['cluster'], registers: [registry] }),
+    alerts: new Counter({ name: 'kubetrail_alerts_total', help: 'Alerts raised by live detection.', labelNames: ['rule', 'severity'], registers: [registry] }),
+    alertSinkErrors: new Counter({ name: 'kubetrail_alert_sink_errors_total', help: 'Failed deliveries to an alert sink (retried with backoff).', labelNames: ['sink'], registers: [registry] }),
+    alertsDropped: new Counter({ name: 'kubetrail_alerts_dropped_total', help: 'Alerts dropped because a sink queue was full.', labelNames: ['sink'], registers: [registry] }),
     up: new Gauge({ name: 'kubetrail_collector_ready', help: '1 when the collector accepts events.', registers: [registry] }),
   }
   return m

@@ -29,6 +29,8 @@ export interface Rejected {
 export interface PipelineResult {
   /** Events to store, serialized. */
   accepted: string[]
+  /** The same events, parsed (after redaction), for live detection. */
+  events: AuditEvent[]
   rejected: Rejected[]
   /** Dropped by the kubetrail-side policy (level None or an omitted stage). */
   dropped: number
@@ -89,7 +91,7 @@ function ndjson(text: string): DecodedItem[] {
 
 /** Checks, filters and redacts decoded events. */
 export function processEvents(items: readonly DecodedItem[], options: PipelineOptions): PipelineResult {
-  const result: PipelineResult = { accepted: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
+  const result: PipelineResult = { accepted: [], events: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
   for (const item of items) {
     if (item.parseError) {
       result.rejected.push({ at: item.at, reason: item.parseError })
@@ -120,6 +122,7 @@ export function processEvents(items: readonly DecodedItem[], options: PipelineOp
       changed ||= n > 0
     }
     result.accepted.push(changed || item.text === undefined ? serialize(event) : asReceived(event, item.text))
+    result.events.push(event)
     if (result.newestStageTime === undefined || event.stageTimestamp > result.newestStageTime) result.newestStageTime = event.stageTimestamp
   }
   return result

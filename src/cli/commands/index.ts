@@ -24,6 +24,7 @@ import doctor from './doctor.js'
 import { enableCommand, disableCommand } from './enable.js'
 import { rulesCheck, rulesCoverage } from './rules.js'
 import detect from './detect.js'
+import alerts from './alerts.js'
 
 export const COMMANDS: readonly CommandDefinition<never>[] = [
   policyCheck as CommandDefinition<never>,
@@ -49,4 +50,5 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   rulesCheck as CommandDefinition<never>,
   rulesCoverage as CommandDefinition<never>,
   detect as CommandDefinition<never>,
+  alerts as CommandDefinition<never>,
 ]

@@ -26,6 +26,12 @@ interface ServeOptions {
   redact: boolean
   maxBody: string
   dataDir?: string
+  detect: boolean
+  rules?: string[]
+  alertLog: boolean
+  alertWebhook?: string
+  alertSlack?: string
+  alertmanager?: string
 }
 
 const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/
@@ -61,6 +67,12 @@ export default defineCommand<ServeOptions>({
     { flags: '--policy <file>', description: 'a kubetrail-side audit policy: drop or trim events before they are stored' },
     KUBERNETES_VERSION_OPTION,
     { flags: '--no-redact', description: 'store Secret data, tokens and credentials as received (not recommended)' },
+    { flags: '--no-detect', description: 'no live detection (default: the built-in rules, or --rules, on every stored event)' },
+    { flags: '--rules <path>', description: 'detection rule files or directories instead of the built-in pack (repeatable)', repeatable: true },
+    { flags: '--no-alert-log', description: 'do not print alerts in the collector log (they are still recorded: kubetrail alerts)' },
+    { flags: '--alert-webhook <url>', description: 'POST alerts as JSON to this URL' },
+    { flags: '--alert-slack <url>', description: 'send alerts to a Slack-compatible incoming webhook' },
+    { flags: '--alertmanager <url>', description: 'send alerts to Alertmanager (v2 API), e.g. http://alertmanager:9093' },
     { flags: '--max-body <bytes>', description: 'largest accepted request body (the apiserver sends 400 events, about 0.5 MB)', default: String(32 * 1024 * 1024) },
     DATA_DIR_OPTION,
   ],
@@ -85,7 +97,24 @@ export default defineCommand<ServeOptions>({
       policy = compilePolicy(loaded.policy, { kubernetesVersion: version })
     }
     const log = new LineQueue()
+    let rules
+    if (opts.detect) {
+      const { BUILTIN_RULES_FILE, loadRuleFiles } = await import('../../detect/index.js')
+      const { formatIssue } = await import('../../core/errors.js')
+      const loaded = loadRuleFiles(opts.rules?.length ? opts.rules.map((r) => resolve(ctx.cwd, r)) : [BUILTIN_RULES_FILE])
+      for (const issue of loaded.issues) log.push(`rule skipped: ${formatIssue(issue)}`)
+      rules = loaded.rules
+    }
+    const { alertmanagerSink, logSink, slackSink, webhookSink } = await import('../../detect/index.js')
+    const alertSinks = [
+      ...(opts.alertLog ? [logSink((line) => log.push(line))] : []),
+      ...(opts.alertWebhook ? [webhookSink(opts.alertWebhook)] : []),
+      ...(opts.alertSlack ? [slackSink(opts.alertSlack)] : []),
+      ...(opts.alertmanager ? [alertmanagerSink(opts.alertmanager)] : []),
+    ]
     const running = await startCollector({
+      rules,
+      alertSinks,
       dataDir,
       listen: parseListen(opts.listen),
       defaultCluster: opts.cluster,
@@ -108,6 +137,7 @@ export default defineCommand<ServeOptions>({
     log.push(`kubetrail collector ready: ${running.url}/v1/clusters/<cluster>/events (store: ${dataDir})`)
     if (running.caFile) log.push(`CA for the apiserver's kubeconfig: ${running.caFile}${running.madeCa ? ' (new: run `kubetrail webhook-config` again)' : ''}`)
     if (!opts.redact) log.push('WARNING: --no-redact: Secret values and tokens are stored as received.')
+    if (rules) log.push(`live detection: ${rules.length} rule(s); alerts recorded in ${dataDir}/alerts.ndjson${alertSinks.length > 0 ? ` and sent to ${alertSinks.map((s) => s.name).join(', ')}` : ''}`)
     for (const f of opts.follow ?? []) log.push(`following ${resolve(ctx.cwd, f)} as cluster ${opts.cluster}`)
     const stopped = new Promise<void>((done) => {
       const stop = () => {
