@@ -72,19 +72,20 @@ export async function startCollector(options: StartOptions): Promise<RunningColl
   if (options.clientCaFile) clientCa = readFileSync(options.clientCaFile, 'utf8')
   // our own CA signed the apiserver's client certificate: trust it unless told otherwise
   else if (caFile && !options.insecure) clientCa = readFileSync(caFile, 'utf8')
-  let metrics: CollectorMetrics | undefined
+  // the collector (and its metrics) exists only after the dispatcher is made
+  const late: { metrics?: CollectorMetrics } = {}
   const dispatcher =
     options.alertSinks && options.alertSinks.length > 0
       ? new AlertDispatcher(options.alertSinks, {
           onError: (sink, error) => {
-            metrics?.alertSinkErrors.inc({ sink })
+            late.metrics?.alertSinkErrors.inc({ sink })
             options.log?.(`alert sink ${sink}: ${error.message} (retrying with backoff)`)
           },
-          onDrop: (sink, n) => metrics?.alertsDropped.inc({ sink }, n),
+          onDrop: (sink, n) => late.metrics?.alertsDropped.inc({ sink }, n),
         })
       : undefined
   const collector = await Collector.start({ ...options, detector: options.rules && options.rules.length > 0 ? new Detector(options.rules) : undefined, alerts: dispatcher })
-  metrics = collector.metrics
+  late.metrics = collector.metrics
   let server: FastifyInstance
   try {
     server = await createServer(collector, {

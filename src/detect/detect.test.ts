@@ -39,6 +39,9 @@ describe('built-in rules on the real apiserver traffic', () => {
     ['impersonation', 'admin acted as alice@example.com'],
     ['networkpolicy-deleted', 'alice@example.com delete networkpolicy production/'],
     ['sa-token-created', 'admin created a token for serviceaccount ci/deployer'],
+    ['secret-modified', 'alice@example.com create secret production/db-password'],
+    ['rbac-changed', 'admin create clusterrolebindings /bob-cluster-admin'],
+    ['networkpolicy-changed', 'alice@example.com create networkpolicy production/'],
   ])('%s fires: %s', (rule, output) => {
     expect(fired(alerts, rule).map((a) => a.output).join('\n')).toContain(output)
     for (const a of fired(alerts, rule)) expect(EVENTS.some((e) => e.auditID === a.auditID)).toBe(true)
@@ -89,7 +92,7 @@ describe('built-in rules on crafted events (what the fixtures lack)', () => {
   })
 
   it('every built-in rule has a test that makes it fire', () => {
-    const tested = new Set([...CRAFTED.map(([r]) => r), 'secret-read', 'secret-read-denied', 'failed-login', 'failed-login-burst', 'cluster-admin-binding', 'privileged-pod', 'exec-into-pod', 'impersonation', 'networkpolicy-deleted', 'sa-token-created', 'secrets-listed-across-namespaces', 'forbidden-burst'])
+    const tested = new Set([...CRAFTED.map(([r]) => r), 'secret-read', 'secret-read-denied', 'failed-login', 'failed-login-burst', 'cluster-admin-binding', 'privileged-pod', 'exec-into-pod', 'impersonation', 'networkpolicy-deleted', 'sa-token-created', 'secrets-listed-across-namespaces', 'forbidden-burst', 'secret-modified', 'rbac-changed', 'networkpolicy-changed'])
     expect(RULES.map((r) => r.id).filter((id) => !tested.has(id))).toEqual([])
   })
 

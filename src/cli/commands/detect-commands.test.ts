@@ -32,7 +32,7 @@ describe('kubetrail detect / rules / alerts (CLI)', () => {
   })
 
   it('rules check: the built-in pack is valid; a broken file is reported with positions and exit 1', async () => {
-    expect((await run(['rules', 'check'])).out).toMatch(/^25 valid rule\(s\), 0 problem\(s\)$/m)
+    expect((await run(['rules', 'check'])).out).toMatch(/^28 valid rule\(s\), 0 problem\(s\)$/m)
     const bad = join(mkdtempSync(join(tmpdir(), 'kubetrail-rules-')), 'bad.yaml')
     writeFileSync(bad, 'rules:\n  - id: x\n    title: t\n    severity: info\n    condition: objectRef.resourc == "pods"\n    output: x\n')
     const r = await run(['rules', 'check', bad])
