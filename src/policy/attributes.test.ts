@@ -115,7 +115,8 @@ describe('attributesFromEvent: RequestInfo edge cases', () => {
       fc.property(fc.oneof(fc.string(), fc.webUrl().map((u) => new URL(u).pathname + new URL(u).search)), fc.constantFrom('get', 'list', 'watch', 'create'), (uri, verb) => {
         const a = at(uri, verb)
         expect(typeof a.isResourceRequest).toBe('boolean')
-        expect(a.path.includes('?')).toBe(false)
+        // the query is cut off; a "?" can only come from decoding %3F in the path (as Go's URL.Path does)
+        if (!uri.split('?')[0]!.includes('%')) expect(a.path.includes('?')).toBe(false)
       }),
       { numRuns: 2000 },
     )
