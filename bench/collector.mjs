@@ -40,7 +40,7 @@ function peakRssMb(pid) {
   return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024)
 }
 
-export async function benchCollector(file, { events = 200_000 } = {}) {
+export async function benchCollector(file, { events = 200_000, serveArgs = [], label = 'collector' } = {}) {
   const { bodies, events: total } = await bodiesFrom(file, events)
   const bytes = bodies.reduce((n, b) => n + b.length, 0)
   // baseline: JSON.parse of the same bodies
@@ -52,9 +52,11 @@ export async function benchCollector(file, { events = 200_000 } = {}) {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'kubetrail-bench-serve-')), 'data')
   const port = await freePort()
   const nodeArgs = process.env.KUBETRAIL_BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--no-alert-log', ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
   let log = ''
-  child.stdout.on('data', (c) => (log += c))
+  child.stdout.on('data', (c) => {
+    if (log.length < 100_000) log += c
+  })
   while (!log.includes('collector ready')) {
     if (child.exitCode !== null) throw new Error(`serve exited: ${log}`)
     await new Promise((w) => setTimeout(w, 50))
@@ -106,9 +108,12 @@ export async function benchCollector(file, { events = 200_000 } = {}) {
     jsonParseEventsPerSec: Math.round(parsed / parseSeconds),
   }
   result.vsJsonParse = +(result.eventsPerSec / result.jsonParseEventsPerSec).toFixed(2)
-  console.log(`collector: ${result.eventsPerSec.toLocaleString()} events/s acknowledged over HTTPS (400-event batches, 4 senders), reply p50 ${result.p50ms} ms, p99 ${result.p99ms} ms, peak RSS ${rss} MB`)
+  console.log(`${label}: ${result.eventsPerSec.toLocaleString()} events/s acknowledged over HTTPS (400-event batches, 4 senders), reply p50 ${result.p50ms} ms, p99 ${result.p99ms} ms, peak RSS ${rss} MB`)
   console.log(`           all ${total.toLocaleString()} events in the store ${result.storedWithinSeconds} s after the first request; JSON.parse of the same bodies: ${result.jsonParseEventsPerSec.toLocaleString()} events/s (collector = ${result.vsJsonParse}x)`)
   return result
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchCollector(process.argv[2], { events: Number(process.argv[3] ?? 200_000) })
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await benchCollector(process.argv[2], { events: Number(process.argv[3] ?? 200_000), label: 'collector, live detection on (default)' })
+  await benchCollector(process.argv[2], { events: Number(process.argv[3] ?? 200_000), serveArgs: ['--no-detect'], label: 'collector, --no-detect' })
+}

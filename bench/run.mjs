@@ -40,6 +40,7 @@ results.policyEval = await benchPolicyEval(resolve(root, 'examples/policies/comp
 results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/comprehensive.yaml'))
 results.memory = await benchMemory(file)
 results.store = await benchStore(file)
-results.collector = await benchCollector(file)
+results.collector = await benchCollector(file, { label: 'collector, live detection on (default)' })
+results.collectorNoDetect = await benchCollector(file, { serveArgs: ['--no-detect'], label: 'collector, --no-detect' })
 results.detect = await benchDetect(file)
 console.log('\n' + JSON.stringify(results, null, 2))
