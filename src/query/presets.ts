@@ -91,9 +91,6 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
         ...['deployments', 'daemonsets', 'statefulsets', 'replicasets'].map((r) => ({ apiGroup: 'apps', resource: r, subresource: '' })),
         ...['jobs', 'cronjobs'].map((r) => ({ apiGroup: 'batch', resource: r, subresource: '' })),
       ],
-      // The store keeps only bodies naming one of the fields (as the apiserver's encoder writes
-      // keys: never escaped); privilegedReasons decides.
-      eventContainsAny: ['"privileged"', '"hostNetwork"', '"hostPID"', '"hostIPC"', '"hostPath"'],
     },
     accept: (e) => privilegedReasons(e.requestObject).length > 0,
     seedJq: 'select(.verb=="create" and .objectRef.resource=="pods") | select(.requestObject.spec.containers[].securityContext.privileged==true)',

@@ -128,6 +128,12 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       expect(containing(['"privileged"'])).toBeGreaterThan(0)
       const mid = parsed[900]!.requestReceivedTimestamp
       await expectCount({ since: new Date(mid) }, (p) => p.requestReceivedTimestamp >= mid)
+      // pages: limit + offset walk the same order without gaps or repeats
+      const all = (await collect(store.query({ order: 'oldest' }))).map((e) => e.raw)
+      const paged: string[] = []
+      for (let offset = 0; offset < all.length; offset += 500) paged.push(...(await collect(store.query({ order: 'oldest', limit: 500, offset }))).map((e) => e.raw))
+      expect(paged.length).toBe(all.length)
+      expect(new Set(paged).size).toBe(new Set(all).size)
       const newest = await collect(store.query({ limit: 3 }))
       expect(newest).toHaveLength(3)
       const times = newest.map((n) => n.event.requestReceivedTimestamp)

@@ -84,6 +84,8 @@ export interface EventQuery {
   uriContains?: string
   order?: 'newest' | 'oldest'
   limit?: number
+  /** Skip this many matching events first (with limit: pages). */
+  offset?: number
 }
 
 export interface StoredEvent {

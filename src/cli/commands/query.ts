@@ -4,7 +4,7 @@
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { OUTPUT_FORMATS, renderEvents, type OutputFormat } from '../event-output.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
-import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
+import { openStore, resolveDataDir, type AuditStore, type EventQuery, type StoredEvent } from '../../store/index.js'
 import { compileWhere, findPreset, QUERY_PRESETS, withPreset } from '../../query/index.js'
 import { UsageError } from '../../core/errors.js'
 
@@ -22,6 +22,31 @@ type Check = (e: StoredEvent) => boolean
 function allOf(checks: Array<Check | undefined>): Check | undefined {
   const active = checks.filter((c): c is Check => c !== undefined)
   return active.length === 0 ? undefined : (e) => active.every((c) => c(e))
+}
+
+/**
+ * Filters that run here (presets reading bodies, --where) with a limit: read the store's matches
+ * in growing pages instead of all of them, and stop once enough passed (the privileged-pods
+ * preset on a 1 GB store: 2.1 s reading every candidate).
+ */
+async function* pages(store: AuditStore, q: EventQuery, limit: number): AsyncIterable<StoredEvent> {
+  let offset = 0
+  let size = Math.max(limit * 4, 400)
+  // a batch committed meanwhile shifts the pages: never yield an event twice
+  const seen = new Set<string>()
+  for (;;) {
+    let got = 0
+    for await (const e of store.query({ ...q, limit: size, offset })) {
+      got++
+      const key = `${e.cluster}\u0000${e.event.auditID}\u0000${e.event.stage}\u0000${e.event.requestReceivedTimestamp}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      yield e
+    }
+    if (got < size) return
+    offset += size
+    size = Math.min(size * 2, 50_000)
+  }
 }
 
 async function* filtered(source: AsyncIterable<StoredEvent>, accept: ((e: StoredEvent) => boolean) | undefined, limit: number | undefined, done: () => Promise<void>) {
@@ -71,8 +96,10 @@ export default defineCommand<QueryOptions>({
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     // the store applies the limit itself unless some filters run here
     const { limit: _ignored, ...rest } = query
-    const storeQuery = accept || limit === undefined ? { ...rest, order: opts.sort } : { ...rest, order: opts.sort, limit }
-    const events = filtered(store.query(storeQuery), accept, limit, () => store.close())
+    const events =
+      accept && limit !== undefined
+        ? filtered(pages(store, { ...rest, order: opts.sort }, limit), accept, limit, () => store.close())
+        : filtered(store.query(limit === undefined || accept ? { ...rest, order: opts.sort } : { ...rest, order: opts.sort, limit }), accept, limit, () => store.close())
     return { output: renderEvents(events, opts.output) }
   },
 })

@@ -411,7 +411,7 @@ export class DuckDbSegmentStore implements AuditStore {
     // Top-N in two steps: find the rows from the small columns, then read only their events
     // (rows are stored in row_in_batch order, so the IN list prunes row groups).
     const top = await this.all<{ filename: string; row_in_batch: string }>(
-      `SELECT filename, row_in_batch FROM read_parquet(${fileList(files)}, filename = true) ${where} ${orderBy} LIMIT ${Math.max(0, Math.floor(q.limit))}`,
+      `SELECT filename, row_in_batch FROM read_parquet(${fileList(files)}, filename = true) ${where} ${orderBy}, filename, row_in_batch LIMIT ${Math.max(0, Math.floor(q.limit))} OFFSET ${Math.max(0, Math.floor(q.offset ?? 0))}`,
       params,
     )
     // One query over every file involved, so DuckDB reads them in parallel; the IN list prunes
