@@ -52,7 +52,6 @@ export class CollectorBusyError extends KubetrailError {
 
 export interface IngestOutcome extends Omit<PipelineResult, 'accepted' | 'newestStageTime' | 'events'> {
   accepted: number
-  alerts: number
 }
 
 export class Collector {
@@ -143,11 +142,29 @@ export class Collector {
       }
     }
     if (this.wal.active.events >= (this.options.sealEvents ?? 5_000)) this.kickSeal()
-    const alerts = this.detect(cluster, result.events)
-    return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues, alerts }
+    // Detection runs after the reply, in order: the sender waits for durability, not for the
+    // rules, unless detection falls far behind (then replies wait, so memory stays bounded).
+    if (this.options.detector && result.events.length > 0) {
+      const n = result.events.length
+      this.detectBacklog += n
+      this.detecting = this.detecting.then(
+        () =>
+          new Promise<void>((done) =>
+            setImmediate(() => {
+              this.detect(cluster, result.events)
+              this.detectBacklog -= n
+              done()
+            }),
+          ),
+      )
+      if (this.detectBacklog > 4_000) await this.detecting
+    }
+    return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
   }
 
   private readonly newest = new Map<string, number>()
+  private detecting: Promise<void> = Promise.resolve()
+  private detectBacklog = 0
 
   /** Runs the rules on durable events; alerts are appended to alerts.ndjson and handed to the sinks (never waited for). */
   private detect(cluster: string, events: readonly AuditEvent[]): number {
@@ -236,6 +253,7 @@ export class Collector {
 
   /** Waits until everything acknowledged so far is in the store (tests, shutdown). */
   async flush(): Promise<void> {
+    await this.detecting
     while (this.sealing) await this.sealing
     await this.wal.rotate()
     await this.sealPending()
@@ -245,6 +263,7 @@ export class Collector {
   /** Stops accepting, commits what the WAL holds (when the store allows), and closes. */
   async stop(): Promise<void> {
     this.stopped = true
+    await this.detecting
     await this.options.alerts?.stop()
     this.metrics.up.set(0)
     clearTimeout(this.sealTimer)
