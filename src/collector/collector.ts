@@ -15,7 +15,7 @@ import { alertId, type AlertDispatcher } from '../detect/sinks.js'
 import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
 import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
 import { Redactor } from './redact.js'
-import { readWalFile, WriteAheadLog } from './wal.js'
+import { readWalFileAsync, WriteAheadLog } from './wal.js'
 
 export interface CollectorOptions {
   dataDir: string
@@ -227,7 +227,7 @@ export class Collector {
       const started = performance.now()
       try {
         this.options.beforeStoreCommit?.()
-        for (const [cluster, events] of readWalFile(path)) {
+        for (const [cluster, events] of await readWalFileAsync(path)) {
           const r = await this.store.append(events, cluster)
           this.metrics.stored.inc({ cluster }, r.stored)
           this.metrics.deduplicated.inc({ cluster }, r.duplicates)

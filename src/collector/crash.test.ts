@@ -71,6 +71,8 @@ describe('collector durability', () => {
       const child = spawn(process.execPath, [CLI, 'serve', '--insecure', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stderr = ''
       child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+      // its log (alerts included) must be read: a full pipe would block the collector's output and its exit
+      child.stdout!.resume()
       await waitUp(url, child).catch((e: Error) => {
         throw new Error(`${e.message}: ${stderr}`)
       })

@@ -20,7 +20,7 @@ export { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
 export { Redactor, REDACTED_PREFIX } from './redact.js'
 export { readTokenFile } from './server.js'
 export { ensureTls, tlsPaths, type TlsFiles } from './tls.js'
-export { readWalFile, WriteAheadLog } from './wal.js'
+export { readWalFile, readWalFileAsync, WriteAheadLog } from './wal.js'
 export { createMetrics, type CollectorMetrics } from './metrics.js'
 
 export interface StartOptions extends CollectorOptions {

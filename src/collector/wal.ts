@@ -13,7 +13,7 @@
  * small webhook batches does not depend on the disk's sync latency per batch.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, chmodSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RawEvent } from '../ingest/index.js'
 
@@ -153,9 +153,17 @@ export class WriteAheadLog {
   }
 }
 
+/** readWalFile without blocking the event loop on the read. */
+export async function readWalFileAsync(path: string): Promise<Map<string, RawEvent[]>> {
+  return walEvents(path, await readFile(path, 'utf8'))
+}
+
 /** The events of one WAL file by cluster, in order; a torn last line is skipped. */
 export function readWalFile(path: string): Map<string, RawEvent[]> {
-  const text = readFileSync(path, 'utf8')
+  return walEvents(path, readFileSync(path, 'utf8'))
+}
+
+function walEvents(path: string, text: string): Map<string, RawEvent[]> {
   const byCluster = new Map<string, RawEvent[]>()
   let line = 0
   let start = 0

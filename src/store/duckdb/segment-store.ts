@@ -306,11 +306,13 @@ export class DuckDbSegmentStore implements AuditStore {
     if (events.length === 0) return { stored: 0, duplicates: 0, malformed, link: undefined }
     await this.conn.run('CREATE OR REPLACE TEMP TABLE incoming(idx BIGINT, raw VARCHAR)')
     const appender = await this.conn.createAppender('incoming')
-    events.forEach((e, i) => {
+    for (let i = 0; i < events.length; i++) {
       appender.appendBigInt(BigInt(i))
-      appender.appendVarchar(e.json)
+      appender.appendVarchar(events[i]!.json)
       appender.endRow()
-    })
+      // the appender is synchronous: let a collector's requests in between
+      if (i % 1000 === 999) await new Promise((r) => setImmediate(r))
+    }
     appender.flushSync()
     appender.closeSync()
     // Only the small key columns are materialized: copying the raw events into a second table
