@@ -7,25 +7,16 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { freePort } from '../../test/support/net.js'
 import { post } from '../cli/commands/replay.js'
 import { alertmanagerSink, builtinRules, slackSink, webhookSink } from '../detect/index.js'
 import { startCollector } from './index.js'
 
 const LINES = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => done(port))
-    })
-  })
-}
 
 const children: ChildProcess[] = []
 afterAll(() => {

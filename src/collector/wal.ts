@@ -12,10 +12,11 @@
  * Concurrent appends share one write and one fdatasync (group commit): the throughput of many
  * small webhook batches does not depend on the disk's sync latency per batch.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, chmodSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RawEvent } from '../ingest/index.js'
+import { fsyncPath } from '../core/durable.js'
 
 interface PendingWrite {
   data: Buffer
@@ -59,7 +60,7 @@ export class WriteAheadLog {
   private async startFile(): Promise<void> {
     this.activePath = join(this.dir, `${String(this.nextSeq++).padStart(NAME_DIGITS, '0')}.wal`)
     this.handle = await open(this.activePath, 'wx', 0o600)
-    syncDir(this.dir)
+    fsyncPath(this.dir)
     this.activeBytes = 0
     this.activeEvents = 0
     this.activeSince = Date.now()
@@ -140,7 +141,7 @@ export class WriteAheadLog {
   /** A sealed file's events are in the store: forget them. */
   remove(path: string): void {
     rmSync(path, { force: true })
-    syncDir(this.dir)
+    fsyncPath(this.dir)
   }
 
   close(): Promise<void> {
@@ -181,13 +182,4 @@ function walEvents(path: string, text: string): Map<string, RawEvent[]> {
     start = end + 1
   }
   return byCluster
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
 }

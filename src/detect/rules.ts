@@ -126,17 +126,24 @@ export function parseRules(text: string, file: string): { rules: Rule[]; issues:
   return { rules, issues }
 }
 
-function parseRule(item: Node, index: number, file: string, at: (node: unknown, message: string, field?: string) => void): Rule | undefined {
+type Report = (node: unknown, message: string, field?: string) => void
+
+/** Reports every key of `map` that is not one of `allowed`. */
+function checkFields(map: YAMLMap, allowed: Set<string>, path: string, at: Report): void {
+  for (const pair of map.items) {
+    const key = String((pair.key as { value?: unknown })?.value)
+    if (!allowed.has(key)) at(pair.key, `unknown field "${key}" (fields: ${[...allowed].join(', ')})`, `${path}.${key}`)
+  }
+}
+
+function parseRule(item: Node, index: number, file: string, at: Report): Rule | undefined {
   const path = `rules[${index}]`
   if (!isMap(item)) {
     at(item, 'a rule must be a map', path)
     return undefined
   }
   const map = item as YAMLMap
-  for (const pair of map.items) {
-    const key = String((pair.key as { value?: unknown })?.value)
-    if (!RULE_FIELDS.has(key)) at(pair.key, `unknown field "${key}" (fields: ${[...RULE_FIELDS].join(', ')})`, `${path}.${key}`)
-  }
+  checkFields(map, RULE_FIELDS, path, at)
   const str = (key: string, required: boolean): string => {
     const node = map.get(key, true) as Node | undefined
     if (node === undefined) {
@@ -175,10 +182,7 @@ function parseRule(item: Node, index: number, file: string, at: (node: unknown, 
   if (exNode !== undefined) {
     if (!isMap(exNode)) at(exNode, 'must be a map', `${path}.exceptions`)
     else {
-      for (const pair of exNode.items) {
-        const key = String((pair.key as { value?: unknown })?.value)
-        if (!EXCEPTION_FIELDS.has(key)) at(pair.key, `unknown field "${key}" (fields: ${[...EXCEPTION_FIELDS].join(', ')})`, `${path}.exceptions.${key}`)
-      }
+      checkFields(exNode, EXCEPTION_FIELDS, `${path}.exceptions`, at)
       exceptions.users = strings(exNode, 'users', `${path}.exceptions`)
       exceptions.groups = strings(exNode, 'groups', `${path}.exceptions`)
       exceptions.namespaces = strings(exNode, 'namespaces', `${path}.exceptions`)
@@ -200,10 +204,7 @@ function parseRule(item: Node, index: number, file: string, at: (node: unknown, 
   if (reqNode !== undefined) {
     if (!isMap(reqNode)) at(reqNode, 'must be a map', `${path}.requires`)
     else {
-      for (const pair of reqNode.items) {
-        const key = String((pair.key as { value?: unknown })?.value)
-        if (!REQUIRES_FIELDS.has(key)) at(pair.key, `unknown field "${key}" (fields: ${[...REQUIRES_FIELDS].join(', ')})`, `${path}.requires.${key}`)
-      }
+      checkFields(reqNode, REQUIRES_FIELDS, `${path}.requires`, at)
       const level = reqNode.get('level')
       if (level !== undefined) {
         if (!isLevel(level) || level === 'None') at(reqNode.get('level', true), 'level must be Metadata, Request or RequestResponse', `${path}.requires.level`)
@@ -236,10 +237,7 @@ function parseRule(item: Node, index: number, file: string, at: (node: unknown, 
   if (rateNode !== undefined) {
     if (!isMap(rateNode)) at(rateNode, 'must be a map', `${path}.rate`)
     else {
-      for (const pair of rateNode.items) {
-        const key = String((pair.key as { value?: unknown })?.value)
-        if (!RATE_FIELDS.has(key)) at(pair.key, `unknown field "${key}" (fields: ${[...RATE_FIELDS].join(', ')})`, `${path}.rate.${key}`)
-      }
+      checkFields(rateNode, RATE_FIELDS, `${path}.rate`, at)
       const count = rateNode.get('count')
       const window = rateNode.get('window')
       const windowMs = typeof window === 'string' ? parseWindow(window) : undefined

@@ -10,12 +10,13 @@
  * large JSON bodies compressed, which a DuckDB table does not.
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, closeSync, createReadStream, fsyncSync, openSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, createReadStream, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
 import { KubetrailError } from '../../core/errors.js'
+import { fsyncPath } from '../../core/durable.js'
 import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
@@ -373,10 +374,10 @@ export class DuckDbSegmentStore implements AuditStore {
       throw new KubetrailError('KT_STORE_CORRUPT', `compaction read ${events} events from segments committed with ${compaction.expectEvents}`, { hint: 'Run `kubetrail verify`.' })
     }
     chmodSync(tmp, 0o600)
-    fsyncFile(tmp)
+    fsyncPath(tmp)
     const final = this.segmentPath(name)
     renameSync(tmp, final)
-    fsyncFile(join(this.dir, 'segments'))
+    fsyncPath(join(this.dir, 'segments'))
     const [range] = await this.all<{ lo: string; hi: string }>(
       `SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(stage_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi FROM read_parquet(${sqlString(final)})`,
     )
@@ -574,15 +575,6 @@ function retiredSeqs(links: readonly ChainLink[]): Set<number> {
   return gone
 }
 
-/** Makes a file's (or directory's) content durable before it is named in the chain. */
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 /** SHA-256 of a file's bytes, streamed (segments can be large). */
 async function fileSha256(path: string): Promise<string> {
