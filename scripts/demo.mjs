@@ -22,8 +22,8 @@ const port = await new Promise((done) => {
   })
 })
 const url = `https://127.0.0.1:${port}/v1/clusters/demo/events`
-console.log(`$ kubetrail serve --listen 127.0.0.1:${port} --data-dir ${dataDir} &`)
-const server = spawn(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+console.log(`$ kubetrail serve --listen 127.0.0.1:${port} --data-dir ${dataDir} --no-alert-log &`)
+const server = spawn(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--no-alert-log'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
 for (let i = 0; ; i++) {
   const up = await new Promise((done) => {
     const c = connect(port, '127.0.0.1', () => (c.destroy(), done(true)))
@@ -47,6 +47,7 @@ const steps = [
   ['query', '--preset', 'privileged-pods', '--data-dir', dataDir],
   ['top', '--by', 'user', '--code', '4xx', '--data-dir', dataDir],
   ['history', 'deployment/webapp', '-n', 'production', '--data-dir', dataDir],
+  ['alerts', '--severity', 'high', '--data-dir', dataDir],
   ['verify', '--data-dir', dataDir],
 ]
 

@@ -155,3 +155,14 @@ describe('prefilter', () => {
     expect(topLevelConjuncts('a ? b : c')).toBeUndefined()
   })
 })
+
+describe('rate rules and retries', () => {
+  it('events sent again (webhook retries, replays) are not counted twice', () => {
+    const failures = EVENTS.filter((e) => e.responseStatus?.code === 401)
+    const d = new Detector(RULES)
+    const first = failures.flatMap((e) => d.evaluate(e))
+    const again = failures.flatMap((e) => d.evaluate(e))
+    expect(fired(first, 'failed-login-burst')).toHaveLength(1)
+    expect(again).toEqual([])
+  })
+})

@@ -73,6 +73,7 @@ export class Detector {
   readonly evaluationErrors = new Map<string, number>()
   private readonly alerted = new Map<string, number>()
   private readonly windows = new Map<string, Window>()
+  private readonly counted = new Map<string, number>()
 
   private readonly prefilters: Array<((e: AuditEvent) => boolean) | undefined>
   /** Rule indices by the stage they look at: most rules skip most stages without a test. */
@@ -151,11 +152,14 @@ export class Detector {
       this.evaluationErrors.set(rule.id, (this.evaluationErrors.get(rule.id) ?? 0) + 1)
       return undefined
     }
+    // a request counts once: its several stages, and the sender's retries of the same events
+    const counted = `${rule.id}\u0000${e.auditID}`
+    if (this.counted.has(counted)) return undefined
+    this.counted.set(counted, 1)
+    if (this.counted.size > 200_000) for (const k of [...this.counted.keys()].slice(0, 100_000)) this.counted.delete(k)
     const now = Date.parse(e.stageTimestamp)
     const key = `${rule.id}\u0000${group}`
     const w = this.windows.get(key) ?? { times: [], values: [] }
-    // a request's several stages count once
-    if (w.values.includes(value) && !rule.compiled.distinct && w.times.length > 0) return undefined
     w.times.push(now)
     w.values.push(value)
     while (w.times.length > 0 && w.times[0]! < now - rate.windowMs) {
