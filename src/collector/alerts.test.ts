@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import { freePort } from '../../test/support/net.js'
-import { post } from '../cli/commands/replay.js'
+import { post } from '../core/http.js'
 import { alertmanagerSink, builtinRules, slackSink, webhookSink } from '../detect/index.js'
 import { startCollector } from './index.js'
 

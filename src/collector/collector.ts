@@ -85,8 +85,8 @@ export class Collector {
       throw error
     }
     const c = new Collector(options, store, wal)
-    const left = wal.pending()
-    if (left.paths.length > 0) c.log(`recovering ${left.paths.length} WAL file(s) (${left.bytes} bytes) left by the previous run`)
+    const left = wal.pendingFiles()
+    if (left.length > 0) c.log(`recovering ${left.length} WAL file(s) (${wal.unsealedBytes} bytes) left by the previous run`)
     await c.sealPending()
     c.metrics.up.set(1)
     c.scheduleSeal()
@@ -116,7 +116,7 @@ export class Collector {
    */
   async ingest(cluster: string, source: Source, items: ReadonlyArray<{ at: string; value: unknown; parseError?: string }>): Promise<IngestOutcome> {
     if (this.stopped) throw new CollectorBusyError('the collector is shutting down', 5, 503)
-    const pending = this.wal.pending().bytes + this.wal.active.bytes
+    const pending = this.wal.unsealedBytes
     const limit = this.options.maxPendingBytes ?? 512 * 1024 * 1024
     if (pending > limit)
       throw new CollectorBusyError(`${pending} bytes are waiting for the store (limit ${limit})${this.storeError ? `: ${this.storeError}` : ''}`, 5, this.storeError ? 503 : 429)
@@ -204,7 +204,7 @@ export class Collector {
     if (active.events >= (this.options.sealEvents ?? 5_000) || active.ageMs >= (this.options.sealIntervalMs ?? 2000)) await this.wal.rotate()
     if (Date.now() < this.storeRetryAt) return
     await this.sealPending()
-    if (Date.now() - this.lastCompact >= (this.options.compactIntervalMs ?? 60_000) && this.wal.pending().paths.length === 0) {
+    if (Date.now() - this.lastCompact >= (this.options.compactIntervalMs ?? 60_000) && this.wal.pendingFiles().length === 0) {
       this.lastCompact = Date.now()
       const merged = await this.store.compact()
       if (merged > 0) this.log(`compacted ${merged + 1} segments into fewer`)
@@ -221,9 +221,8 @@ export class Collector {
   }
 
   private async sealPendingNow(): Promise<void> {
-    const pending = this.wal.pending()
-    this.metrics.walBytes.set(pending.bytes + this.wal.active.bytes)
-    for (const path of pending.paths) {
+    this.metrics.walBytes.set(this.wal.unsealedBytes)
+    for (const path of this.wal.pendingFiles()) {
       const started = performance.now()
       try {
         this.options.beforeStoreCommit?.()
@@ -248,7 +247,7 @@ export class Collector {
       this.wal.remove(path)
       this.metrics.sealSeconds.observe((performance.now() - started) / 1000)
     }
-    this.metrics.walBytes.set(this.wal.pending().bytes + this.wal.active.bytes)
+    this.metrics.walBytes.set(this.wal.unsealedBytes)
   }
 
   /** Waits until everything acknowledged so far is in the store (tests, shutdown). */

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import { freePort } from '../../test/support/net.js'
-import { post } from '../cli/commands/replay.js'
+import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')

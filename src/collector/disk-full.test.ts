@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
-import { post } from '../cli/commands/replay.js'
+import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
 import { startCollector } from './index.js'
 

@@ -88,7 +88,8 @@ export class Follower {
     const { path } = this.spec
     if (!existsSync(path)) return
     const st = statSync(path)
-    let cp = readCheckpoints(this.options.checkpointPath)[path]
+    // this follower is the only writer of its entry: the file is read once, at the first poll
+    let cp = (this.checkpoint ??= readCheckpoints(this.options.checkpointPath)[path])
     if (!cp) {
       const previousBackup = this.backups().at(-1)
       cp = this.options.from === 'end'
@@ -215,7 +216,11 @@ export class Follower {
     for (const bad of r.rejected.slice(0, 3)) this.options.log?.(`${bad.at}: ${bad.reason}`)
   }
 
+  private checkpoint: Checkpoint | undefined
+
   private save(cp: Checkpoint): void {
+    this.checkpoint = cp
+    // other followers' entries share the file
     const all = readCheckpoints(this.options.checkpointPath)
     all[this.spec.path] = cp
     writeCheckpoints(this.options.checkpointPath, all)

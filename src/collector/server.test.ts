@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
-import { post } from '../cli/commands/replay.js'
+import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
 import { startCollector, tlsPaths, type RunningCollector } from './index.js'
 

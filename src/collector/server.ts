@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import type { TLSSocket } from 'node:tls'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { KubetrailError } from '../core/errors.js'
+import { CLUSTER_NAME, CLUSTER_NAME_RULE } from '../core/cluster.js'
 import { BodyInvalidError } from './pipeline.js'
 import { CollectorBusyError, type Collector } from './collector.js'
 
@@ -35,7 +36,6 @@ export interface ServerOptions {
   maxInFlightBytes?: number
 }
 
-const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/
 
 /** Tokens as SHA-256 digests, compared in constant time. */
 function tokenChecker(tokens: readonly string[]): (presented: string) => boolean {
@@ -102,7 +102,7 @@ export async function createServer(collector: Collector, options: ServerOptions)
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body))
 
   const receive = async (req: FastifyRequest, reply: FastifyReply, cluster: string) => {
-    if (!CLUSTER_NAME.test(cluster)) return reply.code(400).send({ error: 'bad cluster', message: `cluster name "${cluster}": use letters, digits, ".", "_" and "-"` })
+    if (!CLUSTER_NAME.test(cluster)) return reply.code(400).send({ error: 'bad cluster', message: `cluster name "${cluster}": ${CLUSTER_NAME_RULE}` })
     const count = (code: number) => collector.metrics.requests.inc({ cluster, code: String(code) })
     if (!authenticated(req)) {
       count(401)

@@ -21,7 +21,7 @@ import { fsyncPath } from '../core/durable.js'
 interface PendingWrite {
   data: Buffer
   events: number
-  resolve: (path: string) => void
+  resolve: () => void
   reject: (error: Error) => void
 }
 
@@ -39,9 +39,14 @@ export class WriteAheadLog {
   private lane: Promise<void> = Promise.resolve()
   private drainScheduled = false
 
+  /** Bytes in closed files not yet removed: kept as a count, so the per-request backlog check reads no directory. */
+  private closedBytes: number
+
   private constructor(private readonly dir: string) {
-    const seqs = this.files().map((f) => Number(f.slice(0, NAME_DIGITS)))
+    const files = this.files()
+    const seqs = files.map((f) => Number(f.slice(0, NAME_DIGITS)))
     this.nextSeq = (seqs.length > 0 ? Math.max(...seqs) : 0) + 1
+    this.closedBytes = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0)
   }
 
   /** Opens (creating, 0700) the WAL directory. Files already there are pending: left by an earlier run. */
@@ -66,12 +71,9 @@ export class WriteAheadLog {
     this.activeSince = Date.now()
   }
 
-  /**
-   * Resolves, with the WAL file's path, once the events are on disk (fdatasync); rejects (and
-   * leaves nothing) on failure.
-   */
-  append(cluster: string, eventsJson: readonly string[]): Promise<string | undefined> {
-    if (eventsJson.length === 0) return Promise.resolve(undefined)
+  /** Resolves once the events are on disk (fdatasync); rejects (and leaves nothing) on failure. */
+  append(cluster: string, eventsJson: readonly string[]): Promise<void> {
+    if (eventsJson.length === 0) return Promise.resolve()
     const data = Buffer.from(eventsJson.map((e) => `${cluster}\t${e}\n`).join(''))
     return new Promise((resolve, reject) => {
       this.queue.push({ data, events: eventsJson.length, resolve, reject })
@@ -108,7 +110,7 @@ export class WriteAheadLog {
         await this.handle!.datasync()
         this.activeBytes += data.length
         this.activeEvents += group.reduce((n, w) => n + w.events, 0)
-        for (const w of group) w.resolve(this.activePath)
+        for (const w of group) w.resolve()
       } catch (error) {
         // Cut back whatever part was written, so the next write does not follow a torn line.
         await this.handle!.truncate(start).catch(() => undefined)
@@ -122,10 +124,14 @@ export class WriteAheadLog {
     return { events: this.activeEvents, bytes: this.activeBytes, ageMs: this.activeEvents === 0 ? 0 : Date.now() - this.activeSince }
   }
 
-  /** Closed files awaiting the sealer, oldest first, with their total size. */
-  pending(): { paths: string[]; bytes: number } {
-    const paths = this.files().map((f) => join(this.dir, f)).filter((p) => p !== this.activePath)
-    return { paths, bytes: paths.reduce((n, p) => n + statSync(p).size, 0) }
+  /** Closed files awaiting the sealer, oldest first. */
+  pendingFiles(): string[] {
+    return this.files().map((f) => join(this.dir, f)).filter((p) => p !== this.activePath)
+  }
+
+  /** Bytes acknowledged but not yet in the store: closed files and the active one. */
+  get unsealedBytes(): number {
+    return this.closedBytes + this.activeBytes
   }
 
   /** Closes the active file (if it holds anything) so the sealer can take it; appends go to a new one. */
@@ -133,6 +139,7 @@ export class WriteAheadLog {
     return this.onLane(async () => {
       if (this.activeEvents === 0) return
       const old = this.handle!
+      this.closedBytes += this.activeBytes
       await this.startFile()
       await old.close()
     })
@@ -140,6 +147,11 @@ export class WriteAheadLog {
 
   /** A sealed file's events are in the store: forget them. */
   remove(path: string): void {
+    try {
+      this.closedBytes -= statSync(path).size
+    } catch {
+      // already gone
+    }
     rmSync(path, { force: true })
     fsyncPath(this.dir)
   }

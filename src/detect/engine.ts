@@ -63,6 +63,21 @@ function excepted(rule: Rule, e: AuditEvent, ctx: Record<string, unknown>): bool
   return false
 }
 
+/** A set that forgets its oldest half when full: memory stays bounded however long it runs. */
+class RecentKeys {
+  private readonly keys = new Set<string>()
+  constructor(private readonly max: number) {}
+
+  has(key: string): boolean {
+    return this.keys.has(key)
+  }
+
+  add(key: string): void {
+    this.keys.add(key)
+    if (this.keys.size > this.max) for (const k of [...this.keys].slice(0, this.max / 2)) this.keys.delete(k)
+  }
+}
+
 interface Window {
   times: number[]
   values: string[]
@@ -71,9 +86,10 @@ interface Window {
 export class Detector {
   /** Failures of a rule's expressions on some event (a missing field): counted, never thrown. */
   readonly evaluationErrors = new Map<string, number>()
-  private readonly alerted = new Map<string, number>()
+  /** (rule, request) pairs that alerted, and that a rate window has counted. */
+  private readonly alerted = new RecentKeys(100_000)
   private readonly windows = new Map<string, Window>()
-  private readonly counted = new Map<string, number>()
+  private readonly counted = new RecentKeys(200_000)
 
   private readonly prefilters: Array<((e: AuditEvent) => boolean) | undefined>
   /** Rule indices by the stage they look at: most rules skip most stages without a test. */
@@ -90,6 +106,10 @@ export class Detector {
     })
   }
 
+  private failed(rule: Rule): void {
+    this.evaluationErrors.set(rule.id, (this.evaluationErrors.get(rule.id) ?? 0) + 1)
+  }
+
   /** The alerts this event raises (usually none). */
   evaluate(e: AuditEvent, cluster?: string): Alert[] {
     let ctx: Record<string, unknown> | undefined
@@ -103,7 +123,7 @@ export class Detector {
       try {
         matched = rule.compiled.condition(ctx)
       } catch {
-        this.evaluationErrors.set(rule.id, (this.evaluationErrors.get(rule.id) ?? 0) + 1)
+        this.failed(rule)
         continue
       }
       if (!truthy(matched) || excepted(rule, e, ctx)) continue
@@ -112,11 +132,11 @@ export class Detector {
       let group: string | undefined
       let count: number | undefined
       if (rule.rate) {
-        const r = this.rate(rule, e, ctx)
+        const r = this.rate(rule, e, ctx, key)
         if (!r) continue
         ;({ group, count } = r)
       }
-      this.remember(key)
+      this.alerted.add(key)
       out.push({
         rule: rule.id,
         title: rule.title,
@@ -141,7 +161,7 @@ export class Detector {
   }
 
   /** Slides the rule's window for this event's group; fires (and resets the group) at the threshold. */
-  private rate(rule: Rule, e: AuditEvent, ctx: Record<string, unknown>): { group: string; count: number } | undefined {
+  private rate(rule: Rule, e: AuditEvent, ctx: Record<string, unknown>, request: string): { group: string; count: number } | undefined {
     const rate = rule.rate!
     let group = ''
     let value = e.auditID
@@ -149,14 +169,12 @@ export class Detector {
       if (rule.compiled.groupBy) group = String(rule.compiled.groupBy(ctx))
       if (rule.compiled.distinct) value = String(rule.compiled.distinct(ctx))
     } catch {
-      this.evaluationErrors.set(rule.id, (this.evaluationErrors.get(rule.id) ?? 0) + 1)
+      this.failed(rule)
       return undefined
     }
     // a request counts once: its several stages, and the sender's retries of the same events
-    const counted = `${rule.id}\u0000${e.auditID}`
-    if (this.counted.has(counted)) return undefined
-    this.counted.set(counted, 1)
-    if (this.counted.size > 200_000) for (const k of [...this.counted.keys()].slice(0, 100_000)) this.counted.delete(k)
+    if (this.counted.has(request)) return undefined
+    this.counted.add(request)
     const now = Date.parse(e.stageTimestamp)
     const key = `${rule.id}\u0000${group}`
     const w = this.windows.get(key) ?? { times: [], values: [] }
@@ -171,11 +189,5 @@ export class Detector {
     if (count < rate.count) return undefined
     this.windows.delete(key)
     return { group, count }
-  }
-
-  private remember(key: string): void {
-    this.alerted.set(key, 1)
-    // bounded: keep the most recent requests only
-    if (this.alerted.size > 100_000) for (const k of [...this.alerted.keys()].slice(0, 50_000)) this.alerted.delete(k)
   }
 }

@@ -136,6 +136,17 @@ function checkFields(map: YAMLMap, allowed: Set<string>, path: string, at: Repor
   }
 }
 
+/** A CEL expression field: its text and program; a non-string or a CEL error is reported at the node. */
+function celField(node: Node, field: string, at: Report): { text?: string; program?: Program } {
+  if (!isScalar(node) || typeof node.value !== 'string') {
+    at(node, 'must be a string', field)
+    return {}
+  }
+  const compiled = compileCel(node.value)
+  if (compiled.error) at(node, `CEL: ${compiled.error}`, field)
+  return { text: node.value, program: compiled.program }
+}
+
 function parseRule(item: Node, index: number, file: string, at: Report): Rule | undefined {
   const path = `rules[${index}]`
   if (!isMap(item)) {
@@ -188,14 +199,9 @@ function parseRule(item: Node, index: number, file: string, at: Report): Rule | 
       exceptions.namespaces = strings(exNode, 'namespaces', `${path}.exceptions`)
       const c = exNode.get('condition', true) as Node | undefined
       if (c !== undefined) {
-        const text = isScalar(c) && typeof c.value === 'string' ? c.value : undefined
-        if (!text) at(c, 'must be a string', `${path}.exceptions.condition`)
-        else {
-          const compiled = compileCel(text)
-          if (compiled.error) at(c, `CEL: ${compiled.error}`, `${path}.exceptions.condition`)
-          exceptions.condition = text
-          exceptionProgram = compiled.program
-        }
+        const field = celField(c, `${path}.exceptions.condition`, at)
+        exceptions.condition = field.text
+        exceptionProgram = field.program
       }
     }
   }
@@ -246,11 +252,9 @@ function parseRule(item: Node, index: number, file: string, at: Report): Rule | 
       for (const key of ['groupBy', 'distinct'] as const) {
         const v = rateNode.get(key, true) as Node | undefined
         if (v === undefined) continue
-        const text = isScalar(v) && typeof v.value === 'string' ? v.value : undefined
-        const compiled = text ? compileCel(text) : { error: 'must be a string' }
-        if (compiled.error) at(v, `CEL: ${compiled.error}`, `${path}.rate.${key}`)
-        if (key === 'groupBy') groupBy = compiled.program
-        else distinct = compiled.program
+        const { program } = celField(v, `${path}.rate.${key}`, at)
+        if (key === 'groupBy') groupBy = program
+        else distinct = program
       }
       if (typeof count === 'number' && windowMs !== undefined) rate = { count, windowMs, groupBy: rateNode.get('groupBy') as string | undefined, distinct: rateNode.get('distinct') as string | undefined }
     }

@@ -4,8 +4,7 @@
  * own schedule, so a slow or failing sink never blocks ingestion or the other sinks.
  */
 import { createHash } from 'node:crypto'
-import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import { post } from '../core/http.js'
 import type { Alert } from './engine.js'
 
 export interface AlertSink {
@@ -18,19 +17,9 @@ export function alertId(a: Alert): string {
   return createHash('sha256').update(`${a.cluster ?? ''}\u0000${a.rule}\u0000${a.auditID}`).digest('hex').slice(0, 16)
 }
 
-function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
-  const u = new URL(url)
-  const data = JSON.stringify(body)
-  return new Promise((done, fail) => {
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(data)), ...headers }, timeout: 10_000 }, (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300 ? done() : fail(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`))))
-    })
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', fail)
-    req.end(data)
-  })
+async function postJson(url: string, body: unknown): Promise<void> {
+  const r = await post(new URL(url), JSON.stringify(body), {}, 10_000)
+  if (r.status < 200 || r.status >= 300) throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 200)}`)
 }
 
 export function logSink(write: (line: string) => void): AlertSink {

@@ -30,9 +30,8 @@ export interface DoctorReport {
   exitCode: number
 }
 
-export const AUDIT_FLAGS = ['--audit-policy-file', '--audit-log-path', '--audit-log-format', '--audit-log-maxage', '--audit-log-maxbackup', '--audit-log-maxsize', '--audit-log-mode', '--audit-webhook-config-file'] as const
-
-const KUBEADM_CONFIG_CANDIDATES = ['/etc/kubernetes/kubeadm-config.yaml', '/etc/kubernetes/kubeadm.yaml', '/etc/kubeadm/kubeadm-config.yaml']
+/** Where kubeadm configuration files are usually kept on a control-plane node. */
+export const KUBEADM_CONFIG_CANDIDATES = ['/etc/kubernetes/kubeadm-config.yaml', '/etc/kubernetes/kubeadm.yaml', '/etc/kubeadm/kubeadm-config.yaml']
 
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {
   const node = new NodeFs(options.root ?? '/')

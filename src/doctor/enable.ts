@@ -15,7 +15,7 @@ import { parseDocument, isMap, isSeq, YAMLMap, YAMLSeq } from 'yaml'
 import { KubetrailError } from '../core/errors.js'
 import { flagValue, hostPathOf, parseApiserverManifest, podsIn } from './manifest.js'
 import { NodeFs } from './node.js'
-import { clusterConfiguration } from './doctor.js'
+import { clusterConfiguration, KUBEADM_CONFIG_CANDIDATES } from './doctor.js'
 
 export const AUDIT_CONFIG_DIR = '/etc/kubernetes/audit'
 export const CONFIG_VOLUME = 'kubetrail-audit-config'
@@ -230,8 +230,16 @@ function backupDir(manifestsDir: string): string {
   return dir
 }
 
-/** Shared by enable and disable: compute, show, and (unless dry-run) write. */
-function applyChange(o: { root?: string; manifestsDir?: string; dryRun?: boolean; now?: Date; kubeadmConfig?: string }, edit: (text: string, file: string) => string, kubeadmEdit: (text: string) => string, extraWrites: (node: NodeFs, written: string[]) => void): ChangeReport {
+/** The kubeadm configuration file to keep in step: the one given, else the first usual one present. */
+function kubeadmConfigFile(node: NodeFs, given: string | undefined): string | undefined {
+  return given ?? KUBEADM_CONFIG_CANDIDATES.find((f) => existsSync(node.at(f)))
+}
+
+/**
+ * Shared by enable and disable: compute, show, and (unless dry-run) write. Also returns the
+ * kubeadm configuration as it was (enable prints a patch for its API version).
+ */
+function applyChange(o: { root?: string; manifestsDir?: string; dryRun?: boolean; now?: Date; kubeadmConfig?: string }, edit: (text: string, file: string) => string, kubeadmEdit: (text: string) => string, extraWrites: (node: NodeFs, written: string[]) => void): { report: ChangeReport; kubeadmFile?: string; kubeadmBefore?: string } {
   const node = new NodeFs(o.root ?? '/')
   const manifestsDir = o.manifestsDir ?? '/etc/kubernetes/manifests'
   const file = refuseStrays(node, manifestsDir)
@@ -239,7 +247,7 @@ function applyChange(o: { root?: string; manifestsDir?: string; dryRun?: boolean
   const after = edit(before, file)
   const report: ChangeReport = { changed: before !== after, diff: '', written: [], messages: [] }
   if (report.changed) report.diff += createTwoFilesPatch(file, file, before, after, 'current', 'kubetrail')
-  const kubeadmFile = o.kubeadmConfig ?? ['/etc/kubernetes/kubeadm-config.yaml', '/etc/kubernetes/kubeadm.yaml'].find((f) => existsSync(node.at(f)))
+  const kubeadmFile = kubeadmConfigFile(node, o.kubeadmConfig)
   let kubeadmAfter: string | undefined
   let kubeadmBefore: string | undefined
   if (kubeadmFile && existsSync(node.at(kubeadmFile))) {
@@ -247,7 +255,7 @@ function applyChange(o: { root?: string; manifestsDir?: string; dryRun?: boolean
     kubeadmAfter = kubeadmEdit(kubeadmBefore)
     if (kubeadmAfter !== kubeadmBefore) report.diff += createTwoFilesPatch(kubeadmFile, kubeadmFile, kubeadmBefore, kubeadmAfter, 'current', 'kubetrail')
   }
-  if (o.dryRun) return report
+  if (o.dryRun) return { report, kubeadmFile, kubeadmBefore }
   extraWrites(node, report.written)
   if (report.changed) {
     const dir = backupDir(manifestsDir)
@@ -262,13 +270,13 @@ function applyChange(o: { root?: string; manifestsDir?: string; dryRun?: boolean
     writeAtomically(node.at(kubeadmFile), kubeadmAfter, statSync(node.at(kubeadmFile)).mode & 0o777)
     report.written.push(kubeadmFile)
   }
-  return report
+  return { report, kubeadmFile, kubeadmBefore }
 }
 
 export function enableAudit(o: EnableOptions): ChangeReport {
   if (!o.logPath && !o.webhookConfigText) throw new ManifestEditError('no backend: give --log-path or --webhook-config', 'e.g. --log-path /var/log/kubernetes/audit/audit.log')
   if (o.logPath && (!o.logPath.startsWith('/') || o.logPath.endsWith('/'))) throw new ManifestEditError(`--log-path ${o.logPath}: an absolute file path is needed`, 'e.g. /var/log/kubernetes/audit/audit.log')
-  const report = applyChange(o, (text, file) => withAudit(text, file, o), (text) => editKubeadm(text, o), (node, written) => {
+  const { report, kubeadmFile, kubeadmBefore } = applyChange(o, (text, file) => withAudit(text, file, o), (text) => editKubeadm(text, o), (node, written) => {
     // the files the flags name, and the log directory (root-only)
     mkdirSync(node.at(AUDIT_CONFIG_DIR), { recursive: true, mode: 0o700 })
     const install = (name: string, text: string) => {
@@ -288,14 +296,12 @@ export function enableAudit(o: EnableOptions): ChangeReport {
       chmodSync(node.at(dir), 0o700)
     }
   })
-  const node = new NodeFs(o.root ?? '/')
-  const kubeadmFile = o.kubeadmConfig ?? ['/etc/kubernetes/kubeadm-config.yaml', '/etc/kubernetes/kubeadm.yaml'].find((f) => existsSync(node.at(f)))
-  const version = kubeadmFile && existsSync(node.at(kubeadmFile)) ? clusterConfiguration(readFileSync(node.at(kubeadmFile), 'utf8'))?.apiVersion : undefined
+  const version = kubeadmBefore !== undefined ? clusterConfiguration(kubeadmBefore)?.apiVersion : undefined
   report.kubeadmPatch = kubeadmPatch(o, version || 'kubeadm.k8s.io/v1beta4')
   if (!kubeadmFile) report.messages.push('No kubeadm configuration file on the node: apply the patch below to the kubeadm-config ConfigMap (kubectl -n kube-system edit cm kubeadm-config), or kubeadm upgrade will drop the audit flags.')
   return report
 }
 
 export function disableAudit(o: { root?: string; manifestsDir?: string; kubeadmConfig?: string; dryRun?: boolean; now?: Date }): ChangeReport {
-  return applyChange(o, withoutAudit, (text) => editKubeadm(text, undefined), () => undefined)
+  return applyChange(o, withoutAudit, (text) => editKubeadm(text, undefined), () => undefined).report
 }

@@ -3,8 +3,7 @@
  * AuditLogError condition computed over the interval (errors / events > 0), requests rejected
  * by a strict log backend, and buffer drops of a batching backend.
  */
-import { request as httpsRequest } from 'node:https'
-import { request as httpRequest } from 'node:http'
+import { httpRequest } from '../core/http.js'
 import type { Evidence, Finding } from './findings.js'
 
 export interface MetricsSource {
@@ -44,23 +43,10 @@ function fetchMetrics(src: MetricsSource): Promise<string> {
   return fetchText(src, '/metrics')
 }
 
-function fetchText(src: MetricsSource, path: string): Promise<string> {
-  const url = new URL(path, src.url)
-  return new Promise((done, fail) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
-      url,
-      { headers: src.token ? { Authorization: `Bearer ${src.token}` } : {}, ca: src.ca, rejectUnauthorized: !src.insecureSkipVerify, timeout: 10_000 },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (c: string) => (body += c))
-        res.on('end', () => (res.statusCode === 200 ? done(body) : fail(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 120).trim()}`))))
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', fail)
-    req.end()
-  })
+async function fetchText(src: MetricsSource, path: string): Promise<string> {
+  const r = await httpRequest('GET', new URL(path, src.url), undefined, { token: src.token, ca: src.ca, rejectUnauthorized: !src.insecureSkipVerify }, 10_000)
+  if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 120).trim()}`)
+  return r.body
 }
 
 const sum = (s: Map<string, number>, prefix: string) => [...s].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((n, [, v]) => n + v, 0)

@@ -5,6 +5,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
+import { checkClusterFlag } from '../../core/cluster.js'
 import { formatMalformed, readRawEvents, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
 import { openStore, resolveDataDir } from '../../store/index.js'
@@ -87,7 +88,7 @@ export default defineCommand<ImportOptions>({
   async handler(args, opts, ctx) {
     const batchSize = Number(opts.batchSize)
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer, not "${opts.batchSize}"`)
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/.test(opts.cluster)) throw new UsageError(`--cluster "${opts.cluster}": use letters, digits, ".", "_" and "-"`)
+    checkClusterFlag(opts.cluster)
     const files = expandInputs(args, ctx.cwd)
     // the total is only known for plain files (stdin and gzip sizes are not what is read)
     const plain = files.every((f) => f !== '-' && !f.endsWith('.gz'))

@@ -3,12 +3,11 @@
  * the apiserver's webhook backend does (EventList batches of up to 400 items without their own
  * kind/apiVersion, retried on 429/5xx with backoff), for trying kubetrail without a cluster.
  */
-import { request } from 'node:https'
-import { request as plainRequest } from 'node:http'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { KubetrailError, UsageError } from '../../core/errors.js'
+import { post, type HttpCredentials } from '../../core/http.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { resolveDataDir } from '../../store/index.js'
 
@@ -22,32 +21,8 @@ interface ReplayOptions {
   dataDir?: string
 }
 
-interface Credentials {
-  ca?: string
-  cert?: string
-  key?: string
-  token?: string
-}
-
-/** One POST; resolves with the status and body. */
-export function post(url: URL, body: string, creds: Credentials): Promise<{ status: number; body: string; retryAfter?: string }> {
-  return new Promise((done, fail) => {
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Accept: 'application/json, */*' }
-    if (creds.token) headers['Authorization'] = `Bearer ${creds.token}`
-    const options = { method: 'POST', headers, ca: creds.ca, cert: creds.cert, key: creds.key }
-    const req = (url.protocol === 'https:' ? request : plainRequest)(url, options, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (text += c))
-      res.on('end', () => done({ status: res.statusCode ?? 0, body: text, retryAfter: res.headers['retry-after'] }))
-    })
-    req.on('error', fail)
-    req.end(body)
-  })
-}
-
 /** The apiserver's webhook retry: 5 attempts with exponential backoff on 429, 5xx and connection errors. */
-async function sendWithRetry(url: URL, body: string, creds: Credentials): Promise<{ status: number; body: string }> {
+async function sendWithRetry(url: URL, body: string, creds: HttpCredentials): Promise<{ status: number; body: string }> {
   let delay = 250
   let last: { status: number; body: string } | Error = new Error('not sent')
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -100,7 +75,7 @@ export default defineCommand<ReplayOptions>({
       const path = file ? resolve(ctx.cwd, file) : fallback
       return file || existsSync(path) ? readFileSync(path, 'utf8') : undefined
     }
-    const creds: Credentials = { ca: read(opts.caFile, own.caCert) }
+    const creds: HttpCredentials = { ca: read(opts.caFile, own.caCert) }
     if (opts.tokenFile) creds.token = readFileSync(resolve(ctx.cwd, opts.tokenFile), 'utf8').split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'))
     else {
       creds.cert = read(opts.clientCert, own.clientCert)

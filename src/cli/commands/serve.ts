@@ -5,6 +5,7 @@
 import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, KUBERNETES_VERSION_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
+import { checkClusterFlag } from '../../core/cluster.js'
 import { LineQueue } from '../../core/line-queue.js'
 import { resolveDataDir } from '../../store/index.js'
 import type { PolicyEvaluator } from '../../policy/index.js'
@@ -33,8 +34,6 @@ interface ServeOptions {
   alertSlack?: string
   alertmanager?: string
 }
-
-const CLUSTER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/
 
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value)
@@ -82,7 +81,7 @@ export default defineCommand<ServeOptions>({
     'kubetrail serve --token-file /etc/kubetrail/tokens --policy /etc/kubetrail/central-policy.yaml',
   ],
   async handler(_args, opts, ctx) {
-    if (!CLUSTER_NAME.test(opts.cluster)) throw new UsageError(`--cluster "${opts.cluster}": use letters, digits, ".", "_" and "-"`)
+    checkClusterFlag(opts.cluster)
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together')
     const maxBody = Number(opts.maxBody)
     if (!Number.isInteger(maxBody) || maxBody < 1024) throw new UsageError(`--max-body must be a number of bytes (>= 1024), not "${opts.maxBody}"`)

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
+import { checkClusterFlag } from '../../core/cluster.js'
 import { resolveDataDir } from '../../store/index.js'
 
 interface WebhookConfigOptions {
@@ -68,7 +69,7 @@ export default defineCommand<WebhookConfigOptions>({
     if (url.protocol !== 'https:') throw new UsageError(`--url must be https:// (client-go sends no credentials over plain HTTP), not ${url.protocol}`)
     const rate = Number(opts.expectedRate)
     if (!Number.isFinite(rate) || rate <= 0) throw new UsageError(`--expected-rate must be a positive number of events per second, not "${opts.expectedRate}"`)
-    if (opts.cluster && !/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/.test(opts.cluster)) throw new UsageError(`--cluster "${opts.cluster}": use letters, digits, ".", "_" and "-"`)
+    if (opts.cluster) checkClusterFlag(opts.cluster)
     const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
     const { ensureTls, tlsPaths } = await import('../../collector/index.js')
     const { stringify } = await import('yaml')

@@ -5,7 +5,9 @@
 import type { EventQuery } from '../types.js'
 
 /** The IPv4 prefixes of `EventQuery.sourceIPOutsidePrivateIPv4`, as a regular expression. */
-const PRIVATE_IPV4 = String.raw`^(0|10|127|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|169\.254|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.[0-9.]+$`
+/** The private, loopback, link-local, CGNAT and unspecified IPv4 prefixes, as a regular expression (shared with the `source_external` column). */
+export const PRIVATE_IPV4_PREFIX = String.raw`^(0|10|127|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|169\.254|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.`
+const PRIVATE_IPV4 = `${PRIVATE_IPV4_PREFIX}[0-9.]+$`
 
 export type SqlParam = string | number
 

@@ -22,7 +22,7 @@ import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
 import type { AppendResult, AuditStore, ChainLink, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
-import { buildWhere, type SqlParam } from './query-sql.js'
+import { buildWhere, PRIVATE_IPV4_PREFIX, type SqlParam } from './query-sql.js'
 
 const TS = (expr: string) =>
   `coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ'))`
@@ -39,7 +39,7 @@ const USER_KIND_SQL = `CASE
 /** An address outside private, loopback, link-local, CGNAT and unspecified ranges (`isExternalIP` in src/model). */
 const EXTERNAL_IP_SQL = (ip: string) => {
   const v4 = `regexp_extract(lower(${ip}), '^(::ffff:)?([0-9]{1,3}(\\.[0-9]{1,3}){3})$', 2)`
-  const private4 = `regexp_matches(${v4}, '^(0|10|127|100\\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|169\\.254|172\\.(1[6-9]|2[0-9]|3[01])|192\\.168)\\.')`
+  const private4 = `regexp_matches(${v4}, '${PRIVATE_IPV4_PREFIX}')`
   const valid4 = `regexp_matches(${v4}, '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$')`
   const v6 = `(contains(${ip}, ':') AND regexp_matches(lower(${ip}), '^[0-9a-f:.]+$'))`
   const private6 = `(lower(${ip}) IN ('::1', '::') OR regexp_matches(lower(${ip}), '^f[cd][0-9a-f]{0,2}:|^fe[89ab][0-9a-f]:'))`
@@ -188,8 +188,18 @@ export class DuckDbSegmentStore implements AuditStore {
     return join(this.dir, 'chain.jsonl')
   }
 
+  /** The writer's copy of the chain: it alone appends, so it reads the file once, not per batch (the chain only grows). */
+  private writerLinks: ChainLink[] | undefined
+
   private links(): ChainLink[] {
+    if (this.release) return (this.writerLinks ??= readChain(this.chainPath))
     return readChain(this.chainPath)
+  }
+
+  /** Commits a link: durably appended to the file, then to the writer's copy. */
+  private commitLink(link: ChainLink): void {
+    appendLink(this.chainPath, link)
+    this.writerLinks?.push(link)
   }
 
   /** Committed segments that are read: batches and compactions not pruned or compacted away. */
@@ -211,8 +221,9 @@ export class DuckDbSegmentStore implements AuditStore {
     const live = new Set(this.liveBatches(links).map((l) => l.segment))
     const named = new Set(links.map((l) => l.segment))
     const cutoff = new Date(Date.now() - RETIRED_GRACE_MS).toISOString()
+    const segmentOf = new Map(links.map((l) => [l.seq, l.segment]))
     const retiredAt = new Map<string, string>()
-    for (const l of links) if (l.kind === 'compact') for (const seq of l.replaces ?? []) retiredAt.set(links.find((x) => x.seq === seq)?.segment ?? '', l.committedAt)
+    for (const l of links) if (l.kind === 'compact') for (const seq of l.replaces ?? []) retiredAt.set(segmentOf.get(seq) ?? '', l.committedAt)
     for (const f of readdirSync(join(this.dir, 'segments'))) {
       const retired = retiredAt.get(f)
       if (!named.has(f) || (!live.has(f) && (!retired || retired < cutoff))) rmSync(this.segmentPath(f), { force: true })
@@ -385,7 +396,7 @@ export class DuckDbSegmentStore implements AuditStore {
     const link = nextLink(prev, compaction
       ? { kind: 'compact', replaces: compaction.replaces, segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash }
       : { kind: 'batch', segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash })
-    appendLink(this.chainPath, link)
+    this.commitLink(link)
     return link
   }
 
@@ -538,7 +549,7 @@ export class DuckDbSegmentStore implements AuditStore {
       if (!l.lastAt || l.lastAt >= cutoff) continue
       // the prune is committed first: a crash after it leaves a file that is no longer read
       last = nextLink(last, { kind: 'prune', prunedSeq: l.seq, segment: l.segment, events: l.events, contentHash: l.contentHash })
-      appendLink(this.chainPath, last)
+      this.commitLink(last)
       rmSync(this.segmentPath(l.segment!), { force: true })
       prunedBatches++
       prunedEvents += l.events
