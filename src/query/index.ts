@@ -1,7 +1,7 @@
 /**
  * @module Answers to the questions people ask of audit logs: named presets over the store.
  */
-export { QUERY_PRESETS, findPreset, withPreset, privilegedReasons, type QueryPreset } from './presets.js'
+export { QUERY_PRESETS, findPreset, withPreset, privilegedReasons, tokenReviewFailed, type QueryPreset } from './presets.js'
 export { isExternalIP } from '../model/index.js'
 export { compileWhere, WhereInvalidError } from './where.js'
 export { diffObjects, formatChange, type FieldChange } from './object-diff.js'

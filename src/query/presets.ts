@@ -51,7 +51,7 @@ export function privilegedReasons(body: unknown): string[] {
 }
 
 /** A TokenReview answered "not authenticated" (Go omits `authenticated: false`; `error` says why). Needs RequestResponse-level events. */
-function tokenReviewFailed(e: AuditEvent): boolean {
+export function tokenReviewFailed(e: AuditEvent): boolean {
   const resp = e.responseObject
   return e.verb === 'create' && isJsonObject(resp) && isJsonObject(resp['status']) && (resp['status'] as Obj)['authenticated'] !== true
 }
@@ -67,7 +67,7 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
   {
     name: 'failed-auth',
     question: 'failed authentications: 401s at any stage, and TokenReviews that rejected a token',
-    query: { anyOf: [{ codes: [{ min: 401, max: 401 }] }, { resources: [{ apiGroup: 'authentication.k8s.io', resource: 'tokenreviews' }] }] },
+    query: { authFailed: true },
     accept: (e) => e.responseStatus?.code === 401 || tokenReviewFailed(e),
     seedJq: 'select(.responseStatus.code >= 400 and .objectRef.resource=="tokenreviews")',
     jqIsRight: false,
@@ -91,6 +91,7 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
         ...['deployments', 'daemonsets', 'statefulsets', 'replicasets'].map((r) => ({ apiGroup: 'apps', resource: r, subresource: '' })),
         ...['jobs', 'cronjobs'].map((r) => ({ apiGroup: 'batch', resource: r, subresource: '' })),
       ],
+      privilegedPod: true,
     },
     accept: (e) => privilegedReasons(e.requestObject).length > 0,
     seedJq: 'select(.verb=="create" and .objectRef.resource=="pods") | select(.requestObject.spec.containers[].securityContext.privileged==true)',
@@ -146,8 +147,7 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
   {
     name: 'external-ips',
     question: 'requests from any address outside private, loopback, link-local and CGNAT ranges',
-    // the store narrows to events with an address outside private IPv4; the check here is exact
-    query: { sourceIPOutsidePrivateIPv4: true },
+    query: { sourceExternal: true },
     accept: (e) => (e.sourceIPs ?? []).some(isExternalIP),
     seedJq: 'select(.sourceIPs[0] | startswith("10.") or startswith("192.168.") | not)',
     jqIsRight: false,

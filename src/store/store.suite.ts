@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import type { AuditStore, RawEvent } from './types.js'
+import { isExternalIP, type AuditEvent } from '../model/index.js'
+import { privilegedReasons, tokenReviewFailed } from '../query/index.js'
 
 export interface StoreFactory {
   open(dir: string, write: boolean): Promise<AuditStore>
@@ -141,13 +143,13 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await store.close()
     })
 
-    it('property: sourceIPOutsidePrivateIPv4 keeps exactly the events with an address outside private IPv4', async () => {
+    it('property: sourceExternal keeps exactly the events with an external source address', async () => {
       const octet = fc.integer({ min: 0, max: 255 })
       const ipv4 = fc.oneof(
         fc.tuple(fc.constantFrom(0, 10, 100, 127, 169, 172, 192, 8, 34, 203), octet, octet, octet).map((o) => o.join('.')),
         fc.constantFrom('172.15.0.1', '172.16.0.1', '172.31.255.255', '172.32.0.1', '100.63.0.1', '100.64.0.1', '100.127.1.1', '100.128.0.1', '192.168.1.1', '192.169.0.1', '169.254.1.1', '169.253.0.1'),
       )
-      const ip = fc.oneof(ipv4, fc.constantFrom('::1', 'fd00::1', '2001:db8::1', '::ffff:10.0.0.1', 'not-an-ip'))
+      const ip = fc.oneof(ipv4, fc.constantFrom('::1', 'fd00::1', 'fe80::1', '2001:db8::1', '::ffff:10.0.0.1', '::ffff:8.8.8.8', 'not-an-ip'))
       const base = rawEvents().slice(0, 1)[0]!
       await fc.assert(
         fc.asyncProperty(fc.array(fc.array(ip, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 12 }), async (ipLists) => {
@@ -157,13 +159,29 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
             return { json: JSON.stringify({ ...e, auditID: `ip-${i}`, sourceIPs: ips }), file: 'gen', line: i + 1 }
           })
           await store.append(events, 'default')
-          const privateV4 = (a: string) => /^(0|10|127)\./.test(a) || /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./.test(a) || /^169\.254\./.test(a) || /^172\.(1[6-9]|2\d|3[01])\./.test(a) || /^192\.168\./.test(a)
-          const expected = ipLists.filter((ips) => ips.some((a) => !privateV4(a))).length
-          expect(await store.count({ sourceIPOutsidePrivateIPv4: true })).toBe(expected)
+          const expected = ipLists.filter((ips) => ips.some(isExternalIP)).length
+          expect(await store.count({ sourceExternal: true })).toBe(expected)
+          expect(await store.count({ sourceExternal: false })).toBe(ipLists.length - expected)
           await store.close()
         }),
         { numRuns: 15 },
       )
+    })
+
+    it('privilegedPod and authFailed select what the presets\' body checks select, on a real log', async () => {
+      const { store } = await fresh()
+      const events = rawEvents()
+      await store.append(events, 'default')
+      const parsed = events.map((e) => JSON.parse(e.json) as AuditEvent)
+      const podResources = new Set(['pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs'])
+      const privileged = parsed.filter((e) => podResources.has(e.objectRef?.resource ?? '') && !e.objectRef?.subresource && privilegedReasons(e.requestObject).length > 0)
+      const failed = parsed.filter((e) => e.responseStatus?.code === 401 || (e.objectRef?.resource === 'tokenreviews' && e.objectRef.apiGroup === 'authentication.k8s.io' && tokenReviewFailed(e)))
+      // the fixture has both (a privileged pod and failed logins), so equality is not trivially 0 = 0
+      expect(privileged.length).toBeGreaterThan(0)
+      expect(failed.length).toBeGreaterThan(0)
+      expect(await store.count({ privilegedPod: true })).toBe(privileged.length)
+      expect(await store.count({ authFailed: true })).toBe(failed.length)
+      await store.close()
     })
 
     it('verifies its chain, and names the batch that was tampered with', async () => {

@@ -72,12 +72,12 @@ export interface EventQuery {
   userPrefix?: string
   /** At least one of these must hold too (each is a query of its own, without order/limit). */
   anyOf?: EventQuery[]
-  /**
-   * Some source IP is not an IPv4 address in 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12
-   * or 192.168/16 (IPv6 and malformed addresses count as outside): the store's cheap pass for
-   * "external" sources, refined by the caller.
-   */
-  sourceIPOutsidePrivateIPv4?: boolean
+  /** Some source IP is external: not private, loopback, link-local, CGNAT or unspecified (`isExternalIP`). */
+  sourceExternal?: boolean
+  /** The request body is a pod or workload that is privileged, uses host namespaces or hostPath (`privilegedReasons`). */
+  privilegedPod?: boolean
+  /** A failed authentication: a 401, or a TokenReview that did not authenticate its token. */
+  authFailed?: boolean
   /** The stored event's JSON text contains one of these strings (a cheap pass before parsing). */
   eventContainsAny?: string[]
   /** Free-text match on the request URI (substring). */

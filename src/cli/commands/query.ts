@@ -31,7 +31,9 @@ function allOf(checks: Array<Check | undefined>): Check | undefined {
  */
 async function* pages(store: AuditStore, q: EventQuery, limit: number): AsyncIterable<StoredEvent> {
   let offset = 0
-  let size = Math.max(limit * 4, 400)
+  // the first page is what the presets need (their store query is as exact as their check);
+  // a selective --where grows the pages
+  let size = Math.max(limit, 1)
   // a batch committed meanwhile shifts the pages: never yield an event twice
   const seen = new Set<string>()
   for (;;) {
@@ -53,10 +55,11 @@ async function* filtered(source: AsyncIterable<StoredEvent>, accept: ((e: Stored
   let n = 0
   try {
     for await (const e of source) {
-      if (limit !== undefined && n >= limit) break
       if (accept && !accept(e)) continue
       n++
       yield e
+      // stop before asking the source for more: a paged source would fetch a whole next page
+      if (limit !== undefined && n >= limit) break
     }
   } finally {
     await done()

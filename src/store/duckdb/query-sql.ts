@@ -4,10 +4,8 @@
  */
 import type { EventQuery } from '../types.js'
 
-/** The IPv4 prefixes of `EventQuery.sourceIPOutsidePrivateIPv4`, as a regular expression. */
 /** The private, loopback, link-local, CGNAT and unspecified IPv4 prefixes, as a regular expression (shared with the `source_external` column). */
 export const PRIVATE_IPV4_PREFIX = String.raw`^(0|10|127|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|169\.254|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.`
-const PRIVATE_IPV4 = `${PRIVATE_IPV4_PREFIX}[0-9.]+$`
 
 export type SqlParam = string | number
 
@@ -57,7 +55,10 @@ function conditions(q: EventQuery, params: SqlParam[]): string[] {
   if (q.since) parts.push(`request_received_at >= CAST(${placeholder(micro(q.since))} AS TIMESTAMP)`)
   if (q.until) parts.push(`request_received_at < CAST(${placeholder(micro(q.until))} AS TIMESTAMP)`)
   if (q.uriContains !== undefined) parts.push(`contains(request_uri, ${placeholder(q.uriContains)})`)
-  if (q.sourceIPOutsidePrivateIPv4) parts.push(`len(list_filter(source_ips, ip -> NOT regexp_matches(ip, '${PRIVATE_IPV4}'))) > 0`)
+  // enrichment columns, computed when the event was stored
+  if (q.sourceExternal !== undefined) parts.push(q.sourceExternal ? 'source_external' : 'NOT source_external')
+  if (q.privilegedPod !== undefined) parts.push(q.privilegedPod ? 'privileged_pod' : 'NOT privileged_pod')
+  if (q.authFailed !== undefined) parts.push(q.authFailed ? 'auth_failed' : 'NOT auth_failed')
   if (q.eventContainsAny && q.eventContainsAny.length === 0) parts.push('false')
   if (q.eventContainsAny && q.eventContainsAny.length > 0) parts.push(`(${q.eventContainsAny.map((s) => `contains(event, ${placeholder(s)})`).join(' OR ')})`)
   if (q.userPrefix !== undefined) parts.push(`starts_with(username, ${placeholder(q.userPrefix)})`)

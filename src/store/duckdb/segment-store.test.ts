@@ -1,9 +1,12 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { requireShared, RESEARCH_DIR } from '../../../test/support/shared.js'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { isExternalIP, userKind } from '../../model/index.js'
+import { privilegedReasons, tokenReviewFailed } from '../../query/index.js'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { rawEvents, runStoreSuite } from '../store.suite.js'
 import { DuckDbSegmentStore } from './segment-store.js'
@@ -44,6 +47,44 @@ runStoreSuite('duckdb segments', {
   },
 })
 
+describe('compaction under a memory limit', () => {
+  it('merges many collector-sized segments without running out of memory, and answers the same', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kubetrail-compact-')), 'gen.ndjson')
+    execFileSync(process.execPath, [requireShared(resolve(RESEARCH_DIR, 'gen-audit.mjs')), '--events', '60000', '--seed', '3', '--out', file], { stdio: 'ignore' })
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-compact-'))
+    // the collector's settings; 60k events (~100 MB of rows) in one sort fail under this limit
+    const store = await DuckDbSegmentStore.open(dir, { write: true, threads: 1, writerMemoryLimit: '128MB' })
+    for (let i = 0; i < lines.length; i += 5000) await store.append(lines.slice(i, i + 5000).map((json, j) => ({ json, file, line: i + j + 1 })), 'default')
+    const before = await store.top('resource', {}, 50)
+    const merged = await store.compact()
+    const stats = await store.stats()
+    expect(merged).toBeGreaterThan(0)
+    expect(stats.batches).toBe(12 - merged)
+    expect(stats.batches).toBeGreaterThan(1) // bounded: not one sort of everything
+    expect(stats.events).toBe(60000)
+    expect(await store.top('resource', {}, 50)).toEqual(before)
+    expect((await store.verify()).ok).toBe(true)
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
+describe('store format', () => {
+  it('a store whose segments lack a column says so on open, for readers and writers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-format-'))
+    const store = await DuckDbSegmentStore.open(dir, { write: true })
+    await store.append(rawEvents().slice(0, 50), 'default')
+    await store.close()
+    await rewriteSegment(dir, 1, (s) => `SELECT * EXCLUDE (privileged_pod, auth_failed) FROM ${s}`)
+    // twice as a writer: a failed open releases the writer lock (else the second says KT_STORE_BUSY)
+    for (const write of [false, true, true]) {
+      await expect(DuckDbSegmentStore.open(dir, { write })).rejects.toMatchObject({ code: 'KT_STORE_FORMAT', message: expect.stringContaining('privileged_pod, auth_failed') })
+    }
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
 describe('enrichment columns', () => {
   it('user_kind and source_external equal userKind and isExternalIP, on real events and generated addresses', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kubetrail-enrich-'))
@@ -69,5 +110,69 @@ describe('enrichment columns', () => {
       expect(external, `${id} ${sourceIps.join(',')}`).toBe(sourceIps.some(isExternalIP))
     }
     await store.close()
+  })
+
+  it('property: privileged_pod and auth_failed equal the presets\' JavaScript checks on generated bodies', async () => {
+    const flag = fc.constantFrom(true, false, 'true', 1, null, undefined)
+    const container = fc.oneof(
+      fc.record({ name: fc.constantFrom('a', 'b'), securityContext: fc.oneof(fc.record({ privileged: flag }), fc.constant('x'), fc.constant(undefined)) }),
+      fc.constant(3),
+    )
+    const containers = fc.oneof(fc.array(container, { maxLength: 3 }), fc.constant({ a: { securityContext: { privileged: true } } }), fc.constant(undefined))
+    const volume = fc.oneof(fc.record({ name: fc.constant('v'), hostPath: fc.oneof(fc.record({ path: fc.constant('/') }), fc.constant('/'), fc.constant(undefined)) }), fc.constant(7))
+    const podSpec = fc.record({
+      hostNetwork: flag, hostPID: flag, hostIPC: flag,
+      containers, initContainers: containers, ephemeralContainers: containers,
+      volumes: fc.oneof(fc.array(volume, { maxLength: 2 }), fc.constant(undefined)),
+    })
+    const body = fc.oneof(
+      podSpec.map((spec) => ({ kind: 'Pod', spec })),
+      podSpec.map((spec) => ({ kind: 'Deployment', spec: { template: { spec } } })),
+      podSpec.map((spec) => ({ kind: 'CronJob', spec: { jobTemplate: { spec: { template: { spec } } } } })),
+      podSpec.map((spec) => ({ kind: 'Deployment', spec: { template: 'x', jobTemplate: { spec: { template: { spec } } } } })),
+      fc.constant({ kind: 'Pod', spec: 'x' }),
+      fc.constant(undefined),
+    )
+    const review = fc.oneof(
+      fc.record({ status: fc.oneof(fc.record({ authenticated: flag, error: fc.constantFrom('bad token', undefined) }), fc.constant('x')) }),
+      fc.constant(undefined),
+    )
+    const event = fc.record({
+      resource: fc.constantFrom('pods', 'deployments', 'cronjobs', 'configmaps', 'tokenreviews'),
+      subresource: fc.constantFrom(undefined, 'status'),
+      apiGroup: fc.constantFrom(undefined, 'apps', 'authentication.k8s.io'),
+      verb: fc.constantFrom('create', 'update', 'get'),
+      level: fc.constantFrom('Metadata', 'Request', 'RequestResponse'),
+      code: fc.constantFrom(200, 201, 401, 403),
+      requestObject: body,
+      responseObject: review,
+    })
+    const base = JSON.parse(rawEvents()[0]!.json) as Record<string, unknown>
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 30 }), async (generated) => {
+        const dir = mkdtempSync(join(tmpdir(), 'kubetrail-enrich-'))
+        const store = await DuckDbSegmentStore.open(dir, { write: true })
+        const events = generated.map((g, i) => ({
+          ...base, auditID: `g-${i}`, verb: g.verb, level: g.level,
+          objectRef: { resource: g.resource, ...(g.subresource ? { subresource: g.subresource } : {}), ...(g.apiGroup ? { apiGroup: g.apiGroup } : {}), apiVersion: 'v1' },
+          responseStatus: { metadata: {}, code: g.code },
+          ...(g.level !== 'Metadata' && g.requestObject !== undefined ? { requestObject: g.requestObject } : {}),
+          ...(g.level === 'RequestResponse' && g.responseObject !== undefined ? { responseObject: g.responseObject } : {}),
+        }))
+        await store.append(events.map((e, i) => ({ json: JSON.stringify(e), file: 'gen', line: i + 1 })), 'default')
+        const { rows } = await store.sql('SELECT audit_id, privileged_pod, auth_failed FROM events ORDER BY audit_id')
+        const byId = new Map(events.map((e) => [e.auditID, e]))
+        for (const [id, privileged, failed] of rows as Array<[string, boolean, boolean]>) {
+          const e = byId.get(id)! as unknown as import('../../model/index.js').AuditEvent
+          const podResource = ['pods', 'deployments', 'cronjobs'].includes(e.objectRef!.resource!) && !e.objectRef!.subresource
+          expect(privileged, JSON.stringify(e)).toBe(podResource && privilegedReasons(e.requestObject).length > 0)
+          const review = e.objectRef!.resource === 'tokenreviews' && e.objectRef!.apiGroup === 'authentication.k8s.io' && tokenReviewFailed(e)
+          expect(failed, JSON.stringify(e)).toBe(e.responseStatus!.code === 401 || review)
+        }
+        await store.close()
+        rmSync(dir, { recursive: true, force: true })
+      }),
+      { numRuns: 40 },
+    )
   })
 })

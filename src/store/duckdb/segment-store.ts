@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import { chmodSync, createReadStream, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
@@ -46,6 +46,49 @@ const EXTERNAL_IP_SQL = (ip: string) => {
   return `(CASE WHEN ${v4} <> '' THEN ${valid4} AND NOT ${private4} ELSE ${v6} AND NOT ${private6} END)`
 }
 
+/** Resources whose create/update bodies carry a pod spec (`privilegedReasons` in src/query reads them). */
+const POD_SPEC_RESOURCES = "('pods','deployments','daemonsets','statefulsets','replicasets','jobs','cronjobs')"
+
+/** What the privileged check reads of a pod spec; json_transform is lenient: what is not of this shape reads as NULL. */
+const POD_SPEC_STRUCT = JSON.stringify({
+  hostNetwork: 'JSON', hostPID: 'JSON', hostIPC: 'JSON',
+  containers: [{ securityContext: { privileged: 'JSON' } }], initContainers: [{ securityContext: { privileged: 'JSON' } }],
+  ephemeralContainers: [{ securityContext: { privileged: 'JSON' } }], volumes: [{ hostPath: 'JSON' }],
+})
+
+/**
+ * The request body of a pod or workload request is privileged, shares a host namespace or mounts
+ * a hostPath (`privilegedReasons` in src/query; a test holds them equal). Reads `pod_spec`,
+ * which BODY_STAGES extract only for those requests, so the column costs the others nothing.
+ */
+const PRIVILEGED_POD_SQL = (() => {
+  const hostNs = ['hostNetwork', 'hostPID', 'hostIPC'].map((k) => `pod_spec.${k} = 'true'`)
+  const containers = ['containers', 'initContainers', 'ephemeralContainers'].map((k) => `list_bool_or(list_transform(pod_spec.${k}, c -> c.securityContext.privileged = 'true'))`)
+  const hostPath = `list_bool_or(list_transform(pod_spec.volumes, v -> json_type(v.hostPath) = 'OBJECT'))`
+  return `CASE WHEN pod_spec IS NULL THEN false ELSE ${[...hostNs, ...containers, hostPath].map((c) => `coalesce(${c}, false)`).join(' OR ')} END`
+})()
+
+/** A failed authentication: a 401, or a TokenReview that did not authenticate the token (`tokenReviewFailed` in src/query). */
+const AUTH_FAILED_SQL = `coalesce(t.responseStatus.code = 401, false)
+  OR coalesce(json_type(review_status) = 'OBJECT' AND coalesce((review_status->'$.authenticated')::VARCHAR, '') <> 'true', false)`
+
+/**
+ * Wraps the rows of `t` (the parsed event) in the stages that extract the bodies the two columns
+ * above read, each parsed only from the requests it concerns: the request body, then the pod spec
+ * in it (a Pod's own, a workload's template, a CronJob's job template), then its fields.
+ */
+function withBodies(rowsWithT: string): string {
+  const podRequest = `t.objectRef.resource IN ${POD_SPEC_RESOURCES} AND coalesce(t.objectRef.subresource, '') = '' AND t.level IN ('Request', 'RequestResponse')`
+  const review = `t.objectRef.resource = 'tokenreviews' AND t.objectRef.apiGroup = 'authentication.k8s.io' AND t.verb = 'create' AND t.level = 'RequestResponse'`
+  const specOf = `CASE WHEN request_body->>'$.kind' = 'Pod' THEN request_body->'$.spec'
+    WHEN json_type(request_body, '$.spec.template') = 'OBJECT' THEN request_body->'$.spec.template.spec'
+    ELSE request_body->'$.spec.jobTemplate.spec.template.spec' END`
+  return `(SELECT * EXCLUDE (request_body), json_transform(${specOf}, ${sqlString(POD_SPEC_STRUCT)}) AS pod_spec FROM (
+    SELECT *, CASE WHEN ${podRequest} THEN json_extract(raw, '$.requestObject') END AS request_body,
+      CASE WHEN ${review} THEN json_extract(raw, '$.responseObject.status') END AS review_status
+    FROM ${rowsWithT}))`
+}
+
 /** Flattened columns, in stored (and hashed) order (documented in docs/store.md), from `t` = the event parsed once by json_transform. */
 const COLUMNS: Array<[name: string, type: string, expr: string]> = [
   ['cluster', 'VARCHAR', '$cluster'],
@@ -76,6 +119,8 @@ const COLUMNS: Array<[name: string, type: string, expr: string]> = [
   ['annotations', 'VARCHAR', 'CAST(t.annotations AS VARCHAR)'],
   ['user_kind', 'VARCHAR', USER_KIND_SQL],
   ['source_external', 'BOOLEAN', `len(list_filter(coalesce(t.sourceIPs, []), ip -> ${EXTERNAL_IP_SQL('ip')})) > 0`],
+  ['privileged_pod', 'BOOLEAN', PRIVILEGED_POD_SQL],
+  ['auth_failed', 'BOOLEAN', AUTH_FAILED_SQL],
   ['event', 'VARCHAR', 'raw'],
 ]
 
@@ -161,6 +206,8 @@ export class DuckDbSegmentStore implements AuditStore {
     private readonly release: (() => void) | undefined,
     private readonly rowGroupSize: number,
     private readonly spillDir: string,
+    /** How many bytes of events one compaction may sort: DuckDB's sort of wide rows does not spill (measured). */
+    private readonly compactionBudget: number,
   ) {}
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbSegmentStore> {
@@ -179,9 +226,35 @@ export class DuckDbSegmentStore implements AuditStore {
     const memoryLimit = options.write ? (options.writerMemoryLimit ?? '160MB') : '1GB'
     const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), memory_limit: memoryLimit, temp_directory: spill, ...ALLOCATOR })
     const conn = await instance.connect()
-    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 4_000, spill)
-    if (options.write) store.removeUncommittedSegments()
+    // segments never change once committed, so their footers can be cached across statements
+    await conn.run('SET parquet_metadata_cache = true')
+    // DuckDB 1.5 sorts rows with large strings in memory (it fails rather than spill: 60k generated
+    // events, ~100 MB, fail under a 160 MB limit): a compaction sorts at most a third of the limit.
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 4_000, spill, Math.floor(parseBytes(memoryLimit) / 3))
+    try {
+      if (options.write) store.removeUncommittedSegments()
+      await store.checkFormat()
+    } catch (error) {
+      await store.close()
+      throw error
+    }
     return store
+  }
+
+  /**
+   * Every segment has every column: a store written before a column was added (the enrichment
+   * columns) would fail queries with a binder error, so say so plainly once. Segments are
+   * written oldest first, so the oldest live one is the one to look at.
+   */
+  private async checkFormat(): Promise<void> {
+    const oldest = this.liveBatches()[0]
+    if (!oldest) return
+    const names = new Set((await this.all<{ name: string }>(`SELECT name FROM parquet_schema(${sqlString(this.segmentPath(oldest.segment!))})`)).map((r) => r.name))
+    const missing = COLUMNS.map(([n]) => n).filter((n) => !names.has(n))
+    if (missing.length > 0)
+      throw new KubetrailError('KT_STORE_FORMAT', `the store in ${this.dir} was written by an older kubetrail: its segments lack the column(s) ${missing.join(', ')}`, {
+        hint: 'Import the logs again into a new data directory (`kubetrail import FILE... --data-dir NEW`); this version cannot read or extend the old layout.',
+      })
   }
 
   private get chainPath(): string {
@@ -245,10 +318,15 @@ export class DuckDbSegmentStore implements AuditStore {
     let merged = 0
     for (;;) {
       const live = this.liveBatches()
+      const small = live.filter((l) => l.events < smallerThan)
+      if (small.length < 2) break
+      const bytes = await this.uncompressedBytes(small.map((l) => l.segment!))
       let run: ChainLink[] = []
       let best: ChainLink[] = []
+      const fits = (r: ChainLink[], l: ChainLink) =>
+        r.reduce((n, x) => n + x.events, 0) + l.events <= target && r.reduce((n, x) => n + bytes.get(x.segment!)!, 0) + bytes.get(l.segment!)! <= this.compactionBudget
       for (const l of live) {
-        if (l.events < smallerThan && run.reduce((n, r) => n + r.events, 0) + l.events <= target) run.push(l)
+        if (l.events < smallerThan && fits(run, l)) run.push(l)
         else {
           if (run.length > best.length) best = run
           run = l.events < smallerThan ? [l] : []
@@ -261,6 +339,15 @@ export class DuckDbSegmentStore implements AuditStore {
     }
     this.removeUncommittedSegments()
     return merged
+  }
+
+  /** The size of each segment's rows once decompressed (from the Parquet footers), by segment name. */
+  private async uncompressedBytes(segments: string[]): Promise<Map<string, number>> {
+    const rows = await this.all<{ file_name: string; bytes: string }>(
+      `SELECT file_name, sum(total_uncompressed_size) AS bytes FROM parquet_metadata(${fileList(segments.map((s) => this.segmentPath(s)))}) GROUP BY file_name`,
+    )
+    const bySegment = new Map(rows.map((r) => [basename(r.file_name), Number(r.bytes)]))
+    return new Map(segments.map((s) => [s, bySegment.get(s) ?? Infinity]))
   }
 
   private async commitCompaction(parts: ChainLink[]): Promise<void> {
@@ -359,7 +446,8 @@ export class DuckDbSegmentStore implements AuditStore {
       FROM (SELECT * FROM fresh ANTI JOIN (${existing}) e USING (audit_id, stage, request_received_at)
             QUALIFY row_number() OVER (PARTITION BY audit_id, stage, request_received_at ORDER BY idx) = 1)`)
     const select = COLUMNS.map(([n, t, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${t}) AS "${n}"`).join(', ')
-    const link = await this.commit(`SELECT ${select}, row_in_batch FROM (SELECT raw, row_in_batch, json_transform(raw, ${sqlString(EVENT_STRUCT)}) AS t FROM incoming JOIN novel USING (idx)) ORDER BY row_in_batch`)
+    const parsed = `(SELECT raw, row_in_batch, json_transform(raw, ${sqlString(EVENT_STRUCT)}) AS t FROM incoming JOIN novel USING (idx))`
+    const link = await this.commit(`SELECT ${select}, row_in_batch FROM ${withBodies(parsed)} ORDER BY row_in_batch`)
     for (const table of ['fresh', 'novel', 'incoming']) await this.conn.run(`DROP TABLE ${table}`)
     const stored = link?.events ?? 0
     return { stored, duplicates: valid - stored, malformed, link }
@@ -571,6 +659,15 @@ export class DuckDbSegmentStore implements AuditStore {
     rmSync(this.spillDir, { recursive: true, force: true })
     this.release?.()
   }
+}
+
+/** '160MB', '1GB' (DuckDB's memory_limit syntax, decimal units as DuckDB reads them) in bytes. */
+function parseBytes(size: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/i.exec(size.trim())
+  if (!m) throw new KubetrailError('KT_USAGE', `not a memory size: ${size}`)
+  const unit = (m[2] ?? 'B').toLowerCase()
+  const scale: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }
+  return Number(m[1]) * scale[unit]!
 }
 
 /** How long a compacted-away segment stays on disk for readers that listed it just before. */
