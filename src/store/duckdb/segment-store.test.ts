@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { requireShared, RESEARCH_DIR } from '../../../test/support/shared.js'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { isExternalIP, userKind } from '../../model/index.js'
+import { isExternalIP, userKind, type AuditEvent } from '../../model/index.js'
 import { privilegedReasons, tokenReviewFailed } from '../../query/index.js'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { rawEvents, runStoreSuite } from '../store.suite.js'
@@ -163,7 +163,7 @@ describe('enrichment columns', () => {
         const { rows } = await store.sql('SELECT audit_id, privileged_pod, auth_failed FROM events ORDER BY audit_id')
         const byId = new Map(events.map((e) => [e.auditID, e]))
         for (const [id, privileged, failed] of rows as Array<[string, boolean, boolean]>) {
-          const e = byId.get(id)! as unknown as import('../../model/index.js').AuditEvent
+          const e = byId.get(id)! as unknown as AuditEvent
           const podResource = ['pods', 'deployments', 'cronjobs'].includes(e.objectRef!.resource!) && !e.objectRef!.subresource
           expect(privileged, JSON.stringify(e)).toBe(podResource && privilegedReasons(e.requestObject).length > 0)
           const review = e.objectRef!.resource === 'tokenreviews' && e.objectRef!.apiGroup === 'authentication.k8s.io' && tokenReviewFailed(e)
