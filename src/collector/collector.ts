@@ -3,8 +3,7 @@
  * followed log), through the pipeline, into the WAL (the acknowledgement point), and from the
  * WAL into the store by a background sealer that also compacts small segments.
  */
-import { randomBytes } from 'node:crypto'
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KubetrailError } from '../core/errors.js'
 import { openStore, type AuditStore } from '../store/index.js'
@@ -14,7 +13,7 @@ import type { Alert, Detector } from '../detect/engine.js'
 import { alertId, type AlertDispatcher } from '../detect/sinks.js'
 import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
 import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
-import { Redactor } from './redact.js'
+import { Redactor, redactionKey } from '../ingest/index.js'
 import { readWalFileAsync, WriteAheadLog } from './wal.js'
 
 export interface CollectorOptions {
@@ -277,9 +276,3 @@ export class Collector {
   }
 }
 
-/** The HMAC key for redaction markers: made once per data directory, 0600. */
-function redactionKey(dataDir: string): Buffer {
-  const path = join(dataDir, 'redaction.key')
-  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
-  return Buffer.from(readFileSync(path, 'utf8').trim(), 'hex')
-}

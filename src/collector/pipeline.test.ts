@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
-import { Redactor, REDACTED_PREFIX } from './redact.js'
+import { Redactor, REDACTED_PREFIX } from '../ingest/index.js'
 import { compilePolicy, parsePolicyObject } from '../policy/index.js'
 
 const FULL = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))

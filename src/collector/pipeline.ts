@@ -10,7 +10,7 @@ import { describeProblem } from '../ingest/index.js'
 import { attributesFromEvent, replayEvent, replayVerdict, type PolicyEvaluator } from '../policy/index.js'
 import { KubetrailError } from '../core/errors.js'
 import { isJsonObject } from '../core/json.js'
-import type { Redactor } from './redact.js'
+import type { Redactor } from '../ingest/index.js'
 import { itemSpans } from './item-spans.js'
 
 export interface PipelineOptions {

@@ -6,7 +6,8 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
 import { checkClusterFlag } from '../../core/cluster.js'
-import { formatMalformed, readRawEvents, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
+import { formatMalformed, mayHoldSecrets, readRawEvents, Redactor, redactionKey, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
+import type { AuditEvent } from '../../model/index.js'
 export { rotationOrder }
 import { openStore, resolveDataDir } from '../../store/index.js'
 
@@ -14,6 +15,20 @@ interface ImportOptions {
   cluster: string
   dataDir?: string
   batchSize: string
+  redact: boolean
+}
+
+/** The event with Secret values and tokens replaced by markers; the same object when there were none. */
+function redacted(redactor: Redactor, e: RawEvent): { event: RawEvent; values: number } {
+  if (!mayHoldSecrets(e.json)) return { event: e, values: 0 }
+  let parsed: AuditEvent
+  try {
+    parsed = JSON.parse(e.json) as AuditEvent
+  } catch {
+    return { event: e, values: 0 } // the store reports the malformed line
+  }
+  const values = redactor.redact(parsed, e.json)
+  return values === 0 ? { event: e, values } : { event: { ...e, json: JSON.stringify(parsed) }, values }
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -83,6 +98,7 @@ export default defineCommand<ImportOptions>({
     { flags: '--cluster <name>', description: 'cluster these events come from', default: 'default' },
     DATA_DIR_OPTION,
     { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '20000' },
+    { flags: '--no-redact', description: 'store Secret values, tokens and credentials as they are in the log (redacted by default)' },
   ],
   examples: ['kubetrail import /var/log/kubernetes/audit/', "kubetrail import 'audit-*.log.gz' audit.log --cluster prod-eu", 'zcat audit.log.gz | kubetrail import -'],
   async handler(args, opts, ctx) {
@@ -93,7 +109,11 @@ export default defineCommand<ImportOptions>({
     // the total is only known for plain files (stdin and gzip sizes are not what is read)
     const plain = files.every((f) => f !== '-' && !f.endsWith('.gz'))
     const totalBytes = plain ? files.reduce((n, f) => n + statSync(f).size, 0) : undefined
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd), { write: true })
+    const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
+    const store = await openStore(dataDir, { write: true })
+    // the same key as the collector's: a value redacted by either gives the same marker
+    const redactor = opts.redact === false ? undefined : new Redactor(redactionKey(dataDir))
+    let redactedValues = 0
     // only the first few malformed lines are kept (memory stays flat for any input)
     const firstMalformed: MalformedLine[] = []
     let malformedCount = 0
@@ -120,8 +140,14 @@ export default defineCommand<ImportOptions>({
         for await (const batch of readRawEvents(file, { stdin: ctx.stdin, onMalformed })) {
           read += batch.length
           for (const e of batch) {
-            pending.push(e)
             doneBytes += e.json.length + 1
+            if (!redactor) {
+              pending.push(e)
+              continue
+            }
+            const r = redacted(redactor, e)
+            redactedValues += r.values
+            pending.push(r.event)
           }
           if (pending.length >= batchSize) await flush()
           progress(read, i + 1, doneBytes)
@@ -137,6 +163,7 @@ export default defineCommand<ImportOptions>({
       `imported ${files.length} file(s): ${read.toLocaleString('en-US')} events read, ${stored.toLocaleString('en-US')} stored, ` +
       `${duplicates.toLocaleString('en-US')} duplicates skipped, ${malformedCount} malformed` +
       (shown.length > 0 ? ` (${shown.join('; ')}${malformedCount > shown.length ? '; …' : ''})` : '') +
+      (redactor ? `, ${redactedValues.toLocaleString('en-US')} secret values redacted` : ', secret values NOT redacted (--no-redact)') +
       ` in ${secs.toFixed(1)} s (${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} events/s)`
     return { output: summary + '\n', exitCode: malformedCount > 0 ? 1 : 0 }
   },

@@ -9,6 +9,7 @@ import { invoke } from '../program.js'
 import { renderError } from '../render-error.js'
 import { FIXTURES_DIR, REPO_ROOT, requireShared } from '../../../test/support/shared.js'
 import { rotationOrder } from './import.js'
+import { REDACTED_PREFIX } from '../../ingest/index.js'
 
 const ctx = { stdin: new PassThrough(), cwd: process.cwd(), isTTY: false }
 async function run(args: string[]) {
@@ -28,6 +29,23 @@ describe('kubetrail import', () => {
     expect(again.out).toMatch(/1,891 events read, 0 stored, 1,891 duplicates skipped/)
     expect(statSync(dir).mode & 0o777).toBe(0o700)
     expect(statSync(join(dir, 'chain.jsonl')).mode & 0o777).toBe(0o600)
+  })
+
+  it('redacts Secret values by default, with the collector\'s markers; --no-redact keeps them', async () => {
+    const secretValue = 'UzNjcjN0LVBhc3N3MHJk' // data.password of the fixture's Secret
+    expect(readFileSync(fixture('full/audit.log'), 'utf8')).toContain(secretValue)
+    const dir = newStore()
+    const r = await run(['import', fixture('full/audit.log'), '--data-dir', dir])
+    const redactedCount = Number(/, (\d+) secret values redacted/.exec(r.out)?.[1])
+    expect(redactedCount).toBeGreaterThan(0)
+    const stored = (await run(['query', '--resource', 'secrets', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out
+    expect(stored).not.toContain(secretValue)
+    expect(stored.split(REDACTED_PREFIX).length - 1).toBeGreaterThan(0)
+    expect(statSync(join(dir, 'redaction.key')).mode & 0o777).toBe(0o600)
+    const plainDir = newStore()
+    const plain = await run(['import', fixture('full/audit.log'), '--no-redact', '--data-dir', plainDir])
+    expect(plain.out).toContain('secret values NOT redacted')
+    expect((await run(['query', '--resource', 'secrets', '--limit', '0', '-o', 'ndjson', '--data-dir', plainDir])).out).toContain(secretValue)
   })
 
   it('imports a directory of rotated gzip backups oldest first, the live file last', async () => {

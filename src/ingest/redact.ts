@@ -1,5 +1,6 @@
 /**
- * @module Secret redaction, on by default in the collector: values people must never find in
+ * @module Secret redaction, on by default wherever events enter the store (the collector and
+ * `kubetrail import`): values people must never find in
  * an audit store are replaced by a marker carrying a keyed hash (HMAC-SHA-256 under a key kept
  * in the data directory), so equal values can still be correlated ("the same token was used
  * here and there") and nothing readable is stored.
@@ -8,7 +9,9 @@
  * the last-applied-configuration annotation), `token` in TokenRequest status and TokenReview
  * spec, and Authorization-like fields anywhere in a body.
  */
-import { createHmac } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { AuditEvent } from '../model/index.js'
 import { isJsonObject, type JsonObject } from '../core/json.js'
 
@@ -110,4 +113,21 @@ export class Redactor {
       }
     return count
   }
+}
+
+/** The HMAC key for redaction markers: made once per data directory, 0600 (markers match across the collector and imports). */
+export function redactionKey(dataDir: string): Buffer {
+  const path = join(dataDir, 'redaction.key')
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
+  return Buffer.from(readFileSync(path, 'utf8').trim(), 'hex')
+}
+
+/**
+ * Whether an event's text may hold a value to redact: it has a body, and names a Secret, a token
+ * (TokenRequest, TokenReview) or a credential field, or escapes a character (which could hide
+ * one of those). A cheap test that spares the others a parse.
+ */
+export function mayHoldSecrets(text: string): boolean {
+  if (!text.includes('"requestObject"') && !text.includes('"responseObject"') && !text.includes('\\u')) return false
+  return text.includes('"secrets"') || text.includes('"token"') || text.includes('"tokenreviews"') || CREDENTIAL_TEXT.test(text) || text.includes('\\u')
 }
