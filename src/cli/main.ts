@@ -3,8 +3,7 @@
  * @module The `kubetrail` executable: runs one invocation and does all the printing, so the
  * commands themselves stay pure.
  */
-import { invoke } from './program.js'
-import { renderError } from './render-error.js'
+import { runInServer } from './query-socket.js'
 
 async function writeOut(chunk: string): Promise<void> {
   if (!process.stdout.write(chunk)) await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()))
@@ -30,6 +29,12 @@ async function main(): Promise<number> {
       if (stop.signal.aborted) process.exit(130)
       stop.abort()
     })
+  // read commands go to the running `kubetrail serve` of their store, when there is one
+  const served = await runInServer(process.argv.slice(2), process.cwd(), { out: writeOut, err: (text) => void process.stderr.write(text) })
+  if (served !== undefined) return served
+  // loaded only when the command runs here (a served command starts faster without them)
+  const { invoke } = await import('./program.js')
+  const { renderError } = await import('./render-error.js')
   const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: tty, progress, signal: stop.signal })
   if (progressShown) process.stderr.write('\r\x1b[2K')
   if (run.printed) process.stdout.write(run.printed)
@@ -57,7 +62,8 @@ main().then(
   (code) => {
     process.exitCode = code
   },
-  (error: unknown) => {
+  async (error: unknown) => {
+    const { renderError } = await import('./render-error.js')
     process.stderr.write(renderError(error, process.argv.includes('--debug')))
     process.exitCode = 1
   },

@@ -132,6 +132,12 @@ export default defineCommand<ServeOptions>({
       bodyLimitBytes: maxBody,
       log: (line) => log.push(`${new Date().toISOString()} ${line}`),
     })
+    // read commands (query, who, …) of this store are answered here, on a reader kept open
+    const { serveQueries } = await import('../query-socket.js')
+    const stopQueries = await serveQueries(dataDir, (line) => log.push(line)).catch((error: unknown) => {
+      log.push(`not answering queries on a socket: ${(error as Error).message} (commands read the store themselves)`)
+      return async () => {}
+    })
     if (opts.insecure) log.push('WARNING: --insecure: anyone who can reach this port can write audit events. Use it for tests only.')
     log.push(`kubetrail collector ready: ${running.url}/v1/clusters/<cluster>/events (store: ${dataDir})`)
     if (running.caFile) log.push(`CA for the apiserver's kubeconfig: ${running.caFile}${running.madeCa ? ' (new: run `kubetrail webhook-config` again)' : ''}`)
@@ -141,7 +147,7 @@ export default defineCommand<ServeOptions>({
     const stopped = new Promise<void>((done) => {
       const stop = () => {
         log.push('stopping: committing what the write-ahead log holds')
-        running.stop().then(
+        Promise.all([stopQueries(), running.stop()]).then(
           () => {
             log.push('stopped')
             log.close()
