@@ -128,6 +128,9 @@ export function redactionKey(dataDir: string): Buffer {
  * one of those). A cheap test that spares the others a parse.
  */
 export function mayHoldSecrets(text: string): boolean {
-  if (!text.includes('"requestObject"') && !text.includes('"responseObject"') && !text.includes('\\u')) return false
-  return text.includes('"secrets"') || text.includes('"token"') || text.includes('"tokenreviews"') || CREDENTIAL_TEXT.test(text) || text.includes('\\u')
+  return BODY_OR_ESCAPE.test(text) && SECRET_HINT.test(text)
 }
+
+/** One pass each (most events are Metadata-level: no body, the first test fails fast). */
+const BODY_OR_ESCAPE = /"(?:requestObject|responseObject)"|\\u/
+const SECRET_HINT = /"(?:secrets|token|tokenreviews|authorization|proxy-authorization|x-api-key|cookie|set-cookie)"|\\u/i
