@@ -14,6 +14,6 @@ RUN ln -s /opt/kubetrail/dist/cli/main.js /usr/local/bin/kubetrail && chmod +x d
  && useradd --system --uid 10001 --home-dir /var/lib/kubetrail kubetrail
 USER 10001
 # a bounded V8 heap keeps the collector's memory predictable (see deploy/systemd/kubetrail.service)
-ENV NODE_OPTIONS=--max-old-space-size=256
+ENV NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=8"
 ENTRYPOINT ["kubetrail"]
 CMD ["serve", "--listen=0.0.0.0:8443", "--data-dir=/var/lib/kubetrail"]

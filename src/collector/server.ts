@@ -10,6 +10,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { getHeapStatistics } from 'node:v8'
 import type { TLSSocket } from 'node:tls'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { KubetrailError } from '../core/errors.js'
@@ -85,7 +86,9 @@ export async function createServer(collector: Collector, options: ServerOptions)
 
   // Bounded memory under a flood: the bytes of bodies in flight are counted from Content-Length
   // before a body is read; over the limit a request is refused with a retry-able 429.
-  const maxInFlight = options.maxInFlightBytes ?? 64 * 1024 * 1024
+  // A body's parsed form takes ~5x its bytes: in flight at once, bodies may take a tenth of the
+  // heap (15 MB under the 128 MB old space the unit and image set), at most 64 MB.
+  const maxInFlight = options.maxInFlightBytes ?? Math.min(64 * 1024 * 1024, Math.floor(getHeapStatistics().heap_size_limit / 10))
   let inFlight = 0
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'POST') return

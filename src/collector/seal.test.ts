@@ -1,0 +1,50 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { requireShared, RESEARCH_DIR } from '../../test/support/shared.js'
+import { chunksOfBytes, Collector } from './collector.js'
+import { openStore } from '../store/index.js'
+
+describe('chunksOfBytes', () => {
+  it('property: keeps every event in order, each chunk within the limit unless one event alone exceeds it', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 50 }), { maxLength: 60 }), fc.integer({ min: 1, max: 120 }), (texts, max) => {
+        const events = texts.map((json, i) => ({ json, i }))
+        const chunks = chunksOfBytes(events, max)
+        expect(chunks.flat()).toEqual(events)
+        for (const c of chunks) {
+          expect(c.length).toBeGreaterThan(0)
+          if (c.length > 1) expect(c.reduce((n, e) => n + e.json.length, 0)).toBeLessThanOrEqual(max)
+        }
+      }),
+    )
+  })
+})
+
+describe('sealing under load', () => {
+  it('closes WAL files at 6 MB while the sealer waits, and commits at most that much at once', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kubetrail-seal-')), 'gen.ndjson')
+    execFileSync(process.execPath, [requireShared(resolve(RESEARCH_DIR, 'gen-audit.mjs')), '--bytes', '20000000', '--seed', '5', '--out', file], { stdio: 'ignore' })
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'kubetrail-seal-')), 'data')
+    // no seal by time or count during the test: only the size closes files
+    const collector = await Collector.start({ dataDir, sealIntervalMs: 3_600_000, sealEvents: 1_000_000, compactIntervalMs: 3_600_000 })
+    try {
+      for (let i = 0; i < lines.length; i += 400) await collector.ingest('default', 'webhook', lines.slice(i, i + 400).map((l, j) => ({ at: `line ${i + j + 1}`, value: JSON.parse(l) as unknown })))
+      await collector.flush()
+    } finally {
+      await collector.stop()
+    }
+    const store = await openStore(dataDir)
+    const stats = await store.stats()
+    await store.close()
+    expect(stats.events).toBe(lines.length)
+    // ~20 MB of events: more than three commits, none holding much more than 6 MB of events
+    expect(stats.batches).toBeGreaterThanOrEqual(4)
+    expect(stats.events / stats.batches).toBeLessThan(6 * 1024 * 1024 / 1000)
+    expect(readdirSync(join(dataDir, 'wal')).filter((f) => f.endsWith('.wal')).length).toBeLessThanOrEqual(1)
+  })
+})
