@@ -40,7 +40,10 @@ function peakRssMb(pid) {
   return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024)
 }
 
-export async function benchCollector(file, { events = 200_000, serveArgs = [], label = 'collector' } = {}) {
+/** The heap flags the systemd unit, the image and `npm start` run the collector with. */
+export const DEPLOYED_NODE_OPTIONS = /NODE_OPTIONS=([^"\n]+)/.exec(readFileSync(resolve(root, 'deploy/systemd/kubetrail.service'), 'utf8'))[1]
+
+export async function benchCollector(file, { events = 200_000, serveArgs = [], label = 'collector', nodeOptions } = {}) {
   const { bodies, events: total } = await bodiesFrom(file, events)
   const bytes = bodies.reduce((n, b) => n + b.length, 0)
   // baseline: JSON.parse of the same bodies
@@ -51,7 +54,7 @@ export async function benchCollector(file, { events = 200_000, serveArgs = [], l
 
   const dataDir = join(mkdtempSync(join(tmpdir(), 'kubetrail-bench-serve-')), 'data')
   const port = await freePort()
-  const nodeArgs = process.env.KUBETRAIL_BENCH_SERVE_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const nodeArgs = (process.env.KUBETRAIL_BENCH_SERVE_NODE_ARGS ?? nodeOptions ?? DEPLOYED_NODE_OPTIONS).split(' ').filter(Boolean)
   const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--no-alert-log', ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
   let log = ''
   child.stdout.on('data', (c) => {

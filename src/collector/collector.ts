@@ -78,13 +78,17 @@ export class Collector {
     // commits are at most SEAL_CHUNK_BYTES of events, which DuckDB stores within this limit
     const store = await openStore(options.dataDir, { write: true, threads: 1, writerMemoryLimit: '96MB' })
     let wal: WriteAheadLog
+    // the WAL tells the collector (made below, with it) when a file closed full
+    let collectorRef: Collector | undefined
     try {
-      wal = await WriteAheadLog.open(join(options.dataDir, 'wal'))
+      // the sealer reads and commits one file at a time: a file's size bounds its memory
+      wal = await WriteAheadLog.open(join(options.dataDir, 'wal'), { maxBytes: SEAL_CHUNK_BYTES, maxEvents: options.sealEvents ?? 5_000, onFull: () => collectorRef?.kickSeal() })
     } catch (error) {
       await store.close()
       throw error
     }
     const c = new Collector(options, store, wal)
+    collectorRef = c
     const left = wal.pendingFiles()
     if (left.length > 0) c.log(`recovering ${left.length} WAL file(s) (${wal.unsealedBytes} bytes) left by the previous run`)
     await c.sealPending()
@@ -141,7 +145,6 @@ export class Collector {
         this.metrics.newestEvent.set({ cluster }, seconds)
       }
     }
-    if (this.walFileIsFull()) this.closeFullWalFile()
     // Detection runs after the reply, in order: the sender waits for durability, not for the
     // rules, unless detection falls far behind (then replies wait, so memory stays bounded).
     if (this.options.detector && result.events.length > 0) {
@@ -160,30 +163,6 @@ export class Collector {
       if (this.detectBacklog > 4_000) await this.detecting
     }
     return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
-  }
-
-  private rotating = false
-
-  private walFileIsFull(): boolean {
-    const active = this.wal.active
-    return active.events >= (this.options.sealEvents ?? 5_000) || active.bytes >= SEAL_CHUNK_BYTES
-  }
-
-  /**
-   * Closes the active WAL file once it holds a batch's worth, even while the sealer is busy: the
-   * sealer reads and commits one file at a time, so its memory is bounded by a file. (Rotating
-   * only between seals let a file grow to 80k events under load, 130 MB read and committed at
-   * once: a collector at 700 MB RSS instead of 250.)
-   */
-  private closeFullWalFile(): void {
-    if (!this.rotating) {
-      this.rotating = true
-      this.wal
-        .rotate()
-        .catch((error: unknown) => this.log(`WAL rotation failed (retried with the next batch): ${(error as Error).message}`))
-        .finally(() => (this.rotating = false))
-    }
-    this.kickSeal()
   }
 
   private readonly newest = new Map<string, number>()
@@ -225,7 +204,7 @@ export class Collector {
 
   private async sealRound(): Promise<void> {
     const active = this.wal.active
-    if (this.walFileIsFull() || active.ageMs >= (this.options.sealIntervalMs ?? 2000)) await this.wal.rotate()
+    if (active.ageMs >= (this.options.sealIntervalMs ?? 2000)) await this.wal.rotate()
     if (Date.now() < this.storeRetryAt) return
     await this.sealPending()
     if (Date.now() - this.lastCompact >= (this.options.compactIntervalMs ?? 60_000) && this.wal.pendingFiles().length === 0) {

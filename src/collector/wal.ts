@@ -18,6 +18,14 @@ import { join } from 'node:path'
 import type { RawEvent } from '../ingest/index.js'
 import { fsyncPath } from '../core/durable.js'
 
+/** When the active file is closed for the sealer, whatever the load. */
+export interface WalFileLimits {
+  maxBytes?: number
+  maxEvents?: number
+  /** Called after a file was closed because it reached a limit. */
+  onFull?: () => void
+}
+
 interface PendingWrite {
   data: Buffer
   events: number
@@ -42,7 +50,10 @@ export class WriteAheadLog {
   /** Bytes in closed files not yet removed: kept as a count, so the per-request backlog check reads no directory. */
   private closedBytes: number
 
-  private constructor(private readonly dir: string) {
+  private constructor(
+    private readonly dir: string,
+    private readonly limits: WalFileLimits,
+  ) {
     const files = this.files()
     const seqs = files.map((f) => Number(f.slice(0, NAME_DIGITS)))
     this.nextSeq = (seqs.length > 0 ? Math.max(...seqs) : 0) + 1
@@ -50,10 +61,10 @@ export class WriteAheadLog {
   }
 
   /** Opens (creating, 0700) the WAL directory. Files already there are pending: left by an earlier run. */
-  static async open(dir: string): Promise<WriteAheadLog> {
+  static async open(dir: string, limits: WalFileLimits = {}): Promise<WriteAheadLog> {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     chmodSync(dir, 0o700)
-    const wal = new WriteAheadLog(dir)
+    const wal = new WriteAheadLog(dir, limits)
     await wal.startFile()
     return wal
   }
@@ -111,6 +122,12 @@ export class WriteAheadLog {
         this.activeBytes += data.length
         this.activeEvents += group.reduce((n, w) => n + w.events, 0)
         for (const w of group) w.resolve()
+        // Closed here, between groups: under sustained load this loop never ends, so a rotation
+        // queued on the lane behind it would wait, and the file would grow without bound.
+        if (this.activeBytes >= (this.limits.maxBytes ?? Infinity) || this.activeEvents >= (this.limits.maxEvents ?? Infinity)) {
+          await this.rotateNow()
+          this.limits.onFull?.()
+        }
       } catch (error) {
         // Cut back whatever part was written, so the next write does not follow a torn line.
         await this.handle!.truncate(start).catch(() => undefined)
@@ -136,13 +153,15 @@ export class WriteAheadLog {
 
   /** Closes the active file (if it holds anything) so the sealer can take it; appends go to a new one. */
   rotate(): Promise<void> {
-    return this.onLane(async () => {
-      if (this.activeEvents === 0) return
-      const old = this.handle!
-      this.closedBytes += this.activeBytes
-      await this.startFile()
-      await old.close()
-    })
+    return this.onLane(() => this.rotateNow())
+  }
+
+  private async rotateNow(): Promise<void> {
+    if (this.activeEvents === 0) return
+    const old = this.handle!
+    this.closedBytes += this.activeBytes
+    await this.startFile()
+    await old.close()
   }
 
   /** A sealed file's events are in the store: forget them. */
