@@ -79,16 +79,16 @@ export class Collector {
     const store = await openStore(options.dataDir, { write: true, threads: 1, writerMemoryLimit: '96MB' })
     let wal: WriteAheadLog
     // the WAL tells the collector (made below, with it) when a file closed full
-    let collectorRef: Collector | undefined
+    const late: { collector?: Collector } = {}
     try {
       // the sealer reads and commits one file at a time: a file's size bounds its memory
-      wal = await WriteAheadLog.open(join(options.dataDir, 'wal'), { maxBytes: SEAL_CHUNK_BYTES, maxEvents: options.sealEvents ?? 5_000, onFull: () => collectorRef?.kickSeal() })
+      wal = await WriteAheadLog.open(join(options.dataDir, 'wal'), { maxBytes: SEAL_CHUNK_BYTES, maxEvents: options.sealEvents ?? 5_000, onFull: () => late.collector?.kickSeal() })
     } catch (error) {
       await store.close()
       throw error
     }
     const c = new Collector(options, store, wal)
-    collectorRef = c
+    late.collector = c
     const left = wal.pendingFiles()
     if (left.length > 0) c.log(`recovering ${left.length} WAL file(s) (${wal.unsealedBytes} bytes) left by the previous run`)
     await c.sealPending()
