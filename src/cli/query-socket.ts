@@ -37,7 +37,9 @@ export async function serveQueries(dataDir: string, log: (line: string) => void)
   const path = join(dataDir, QUERY_SOCKET)
   // a socket left by a serve that was killed (this process holds the writer lock: no other serve runs here)
   rmSync(path, { force: true })
-  const closeReader = keepReaderOpen(dataDir)
+  // inside the collector's process: a bounded reader on one thread, so a large query cannot
+  // starve ingestion of memory or of its second core
+  const closeReader = keepReaderOpen(dataDir, { threads: 1, memoryLimit: '256MB' })
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 })
   // one command at a time: the kept reader has one DuckDB connection
   let lane: Promise<unknown> = Promise.resolve()

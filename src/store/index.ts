@@ -32,12 +32,12 @@ export async function openStore(dir: string, options: OpenOptions = {}): Promise
  * serve` answers queries: ~50 ms less per query on 1M events, measured). Opened on first use;
  * the returned function closes it. Borrowers must not use it concurrently (one connection).
  */
-export function keepReaderOpen(dir: string): () => Promise<void> {
+export function keepReaderOpen(dir: string, options: Omit<OpenOptions, 'write'> = {}): () => Promise<void> {
   const key = resolve(dir)
   let opened: Promise<AuditStore> | undefined
   keptReaders.set(key, () => {
     if (!opened) {
-      opened = implementation().then((m) => m.DuckDbSegmentStore.open(key))
+      opened = implementation().then((m) => m.DuckDbSegmentStore.open(key, options))
       // a failed open (no store yet) is tried again by the next borrower
       opened.catch(() => (opened = undefined))
     }

@@ -54,7 +54,7 @@ describe('compaction under a memory limit', () => {
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
     const dir = mkdtempSync(join(tmpdir(), 'kubetrail-compact-'))
     // the collector's settings; 60k events (~100 MB of rows) in one sort fail under this limit
-    const store = await DuckDbSegmentStore.open(dir, { write: true, threads: 1, writerMemoryLimit: '128MB' })
+    const store = await DuckDbSegmentStore.open(dir, { write: true, threads: 1, memoryLimit: '128MB' })
     for (let i = 0; i < lines.length; i += 5000) await store.append(lines.slice(i, i + 5000).map((json, j) => ({ json, file, line: i + j + 1 })), 'default')
     const before = await store.top('resource', {}, 50)
     const merged = await store.compact()

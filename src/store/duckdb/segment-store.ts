@@ -188,8 +188,8 @@ export interface OpenOptions {
   rowGroupSize?: number
   /** DuckDB worker threads (default 2); a collector leaves a core to its receivers. */
   threads?: number
-  /** DuckDB's memory limit for a writer (default 160MB). */
-  writerMemoryLimit?: string
+  /** DuckDB's memory limit (default 160MB for a writer, 1GB for a reader). */
+  memoryLimit?: string
 }
 
 /**
@@ -226,7 +226,7 @@ export class DuckDbSegmentStore implements AuditStore {
     const spill = mkdtempSync(join(tmpdir(), 'kubetrail-spill-'))
     // A writer's batches are bounded (--batch-size), so a small limit keeps the import's memory
     // flat; readers may sort or hold large results and get more.
-    const memoryLimit = options.write ? (options.writerMemoryLimit ?? '160MB') : '1GB'
+    const memoryLimit = options.memoryLimit ?? (options.write ? '160MB' : '1GB')
     const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), memory_limit: memoryLimit, temp_directory: spill, ...(options.write ? ALLOCATOR : {}) })
     const conn = await instance.connect()
     // segments never change once committed, so their footers can be cached across statements
