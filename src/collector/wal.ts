@@ -73,10 +73,14 @@ export class WriteAheadLog {
     return readdirSync(this.dir).filter((f) => /^\d+\.wal$/.test(f)).sort()
   }
 
+  /** Opens the next file and makes it the active one; on failure nothing changes (the old file stays active). */
   private async startFile(): Promise<void> {
-    this.activePath = join(this.dir, `${String(this.nextSeq++).padStart(NAME_DIGITS, '0')}.wal`)
-    this.handle = await open(this.activePath, 'wx', 0o600)
+    const path = join(this.dir, `${String(this.nextSeq).padStart(NAME_DIGITS, '0')}.wal`)
+    const handle = await open(path, 'wx', 0o600)
+    this.nextSeq++
     fsyncPath(this.dir)
+    this.activePath = path
+    this.handle = handle
     this.activeBytes = 0
     this.activeEvents = 0
     this.activeSince = Date.now()
@@ -122,16 +126,18 @@ export class WriteAheadLog {
         this.activeBytes += data.length
         this.activeEvents += group.reduce((n, w) => n + w.events, 0)
         for (const w of group) w.resolve()
-        // Closed here, between groups: under sustained load this loop never ends, so a rotation
-        // queued on the lane behind it would wait, and the file would grow without bound.
-        if (this.activeBytes >= (this.limits.maxBytes ?? Infinity) || this.activeEvents >= (this.limits.maxEvents ?? Infinity)) {
-          await this.rotateNow()
-          this.limits.onFull?.()
-        }
       } catch (error) {
         // Cut back whatever part was written, so the next write does not follow a torn line.
         await this.handle!.truncate(start).catch(() => undefined)
         for (const w of group) w.reject(error as Error)
+        continue
+      }
+      // Closed here, between groups (and outside the write's error handling: what is above is
+      // acknowledged): under sustained load this loop never ends, so a rotation queued on the
+      // lane behind it would wait, and the file would grow without bound.
+      if (this.activeBytes >= (this.limits.maxBytes ?? Infinity) || this.activeEvents >= (this.limits.maxEvents ?? Infinity)) {
+        // a failed rotation (a full disk) leaves the file active; the next group tries again
+        if (await this.rotateNow().then(() => true, () => false)) this.limits.onFull?.()
       }
     }
   }
@@ -159,8 +165,9 @@ export class WriteAheadLog {
   private async rotateNow(): Promise<void> {
     if (this.activeEvents === 0) return
     const old = this.handle!
-    this.closedBytes += this.activeBytes
+    const oldBytes = this.activeBytes
     await this.startFile()
+    this.closedBytes += oldBytes
     await old.close()
   }
 
