@@ -126,6 +126,12 @@ export type TopField = (typeof TOP_FIELDS)[number]
 export interface AuditStore {
   /** Validates, de-duplicates and commits one batch as one chain link. Writers only. */
   append(events: readonly RawEvent[], cluster: string): Promise<AppendResult>
+  /**
+   * Commits a file of `<cluster>\t<event JSON>` lines (the collector's write-ahead log), one
+   * batch per cluster, read by the store itself; a last line without its newline is not read.
+   * Optional: without it the collector reads the file and calls `append`.
+   */
+  appendClusterLines?(path: string): Promise<Array<{ cluster: string; result: AppendResult }>>
   /** Merges runs of small committed batches into larger segments (writers only); returns how many segments went away. */
   compact(options?: { smallerThan?: number; targetEvents?: number }): Promise<number>
   query(q: EventQuery): AsyncIterable<StoredEvent>

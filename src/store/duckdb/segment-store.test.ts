@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -69,6 +69,41 @@ describe('compaction under a memory limit', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 })
+
+describe('appendClusterLines (the collector\'s WAL files, read by DuckDB)', () => {
+  it('commits each cluster\'s events, skips a torn last line, names malformed lines, and stores nothing twice', async () => {
+    const events = rawEvents().slice(0, 300)
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-lines-'))
+    const file = join(dir, 'x.wal')
+    const lines = events.map((e, i) => `${i % 3 === 0 ? 'prod' : 'staging'}\t${e.json}`)
+    lines.splice(10, 0, 'prod\t{"kind":"Event", broken')
+    writeFileSync(file, lines.join('\n') + '\n' + 'prod\t{"torn":')
+    const store = await DuckDbSegmentStore.open(join(dir, 'data'), { write: true })
+    const first = await store.appendClusterLines(file)
+    const byCluster = new Map(first.map((r) => [r.cluster, r.result]))
+    expect(byCluster.get('prod')!.stored).toBe(100)
+    expect(byCluster.get('staging')!.stored).toBe(200)
+    expect(byCluster.get('prod')!.malformed).toEqual([{ file, line: 11, reason: expect.stringMatching(/invalid JSON/) }])
+    expect(await store.count({ clusters: ['prod'] })).toBe(100)
+    // the same file again (a crash before the WAL file was removed): nothing new
+    const again = await store.appendClusterLines(file)
+    expect(again.map((r) => r.result.stored)).toEqual([0, 0])
+    // what it stored is what append would have stored
+    const viaAppend = await DuckDbSegmentStore.open(join(dir, 'data2'), { write: true })
+    await viaAppend.append(events.filter((_, i) => i % 3 === 0), 'prod')
+    const a = (await collectRaw(store.query({ clusters: ['prod'], order: 'oldest' }))).sort()
+    const b = (await collectRaw(viaAppend.query({ clusters: ['prod'], order: 'oldest' }))).sort()
+    expect(a).toEqual(b)
+    await store.close()
+    await viaAppend.close()
+  })
+})
+
+async function collectRaw(it: AsyncIterable<{ raw: string }>): Promise<string[]> {
+  const out: string[] = []
+  for await (const e of it) out.push(e.raw)
+  return out
+}
 
 describe('store format', () => {
   it('a store whose segments lack a column says so on open, for readers and writers', async () => {

@@ -404,8 +404,7 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   private async appendBatch(events: readonly RawEvent[], cluster: string): Promise<AppendResult> {
-    const malformed: MalformedLine[] = []
-    if (events.length === 0) return { stored: 0, duplicates: 0, malformed, link: undefined }
+    if (events.length === 0) return { stored: 0, duplicates: 0, malformed: [], link: undefined }
     await this.conn.run('CREATE OR REPLACE TEMP TABLE incoming(idx BIGINT, raw VARCHAR)')
     const appender = await this.conn.createAppender('incoming')
     for (let i = 0; i < events.length; i++) {
@@ -417,15 +416,67 @@ export class DuckDbSegmentStore implements AuditStore {
     }
     appender.flushSync()
     appender.closeSync()
+    try {
+      return await this.commitIncoming('incoming', cluster, async (idx) => events[idx]!)
+    } finally {
+      await this.conn.run('DROP TABLE incoming')
+    }
+  }
+
+  appendClusterLines(path: string): Promise<Array<{ cluster: string; result: AppendResult }>> {
+    return this.exclusive(async () => {
+      try {
+        return await this.appendClusterLinesNow(path)
+      } catch (error) {
+        if (error instanceof KubetrailError) throw error
+        throw new KubetrailError('KT_STORE_WRITE_FAILED', `could not store the events of ${path}: ${(error as Error).message.split('\n')[0]}`, { cause: error })
+      } finally {
+        await this.conn.run('DROP TABLE IF EXISTS tagged')
+      }
+    })
+  }
+
+  /**
+   * DuckDB reads the file itself (its CSV reader as a line reader: row numbers are line
+   * numbers), so no event passes through JavaScript: in a collector, the thread that answers
+   * the webhook does not also copy every event into the store.
+   */
+  private async appendClusterLinesNow(path: string): Promise<Array<{ cluster: string; result: AppendResult }>> {
+    // a last line without its newline was never acknowledged: it is not read
+    const complete = await completeLineCount(path)
+    if (complete === 0) return []
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE tagged AS
+      SELECT rn AS idx, left(line, strpos(line, chr(9)) - 1) AS "cluster", substr(line, strpos(line, chr(9)) + 1) AS raw
+      FROM (SELECT row_number() OVER () AS rn, line FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = '\u0001', quote = '', escape = '',
+        header = false, auto_detect = false, compression = 'none', max_line_size = ${MAX_CLUSTER_LINE_BYTES}, buffer_size = ${4 * MAX_CLUSTER_LINE_BYTES}))
+      WHERE rn <= ${complete} AND strpos(line, chr(9)) > 1`)
+    const out: Array<{ cluster: string; result: AppendResult }> = []
+    for (const { cluster } of await this.all<{ cluster: string }>('SELECT DISTINCT "cluster" FROM tagged ORDER BY 1')) {
+      const source = `(SELECT idx, raw FROM tagged WHERE "cluster" = ${sqlString(cluster)})`
+      const result = await this.commitIncoming(source, cluster, async (idx) => {
+        const [row] = await this.all<{ raw: string }>(`SELECT raw FROM tagged WHERE idx = ${idx}`)
+        return { json: row?.raw ?? '', file: path, line: idx }
+      })
+      out.push({ cluster, result })
+    }
+    return out
+  }
+
+  /**
+   * Validates, de-duplicates and commits the rows (idx, raw) of `source` as one batch of
+   * `cluster`; `eventAt` gives the text and place of a row, for the report of a malformed one.
+   */
+  private async commitIncoming(source: string, cluster: string, eventAt: (idx: number) => Promise<RawEvent>): Promise<AppendResult> {
+    const malformed: MalformedLine[] = []
     // Only the small key columns are materialized: copying the raw events into a second table
     // costs more than parsing them twice (measured: 1.0 s against 0.25 s per 100 MB).
     // try() turns a JSON syntax error into NULL instead of failing the batch.
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE fresh AS
       SELECT idx, (${PROBLEM_SQL}) AS problem, t.auditID AS audit_id, t.stage AS stage, ${TS('t.requestReceivedTimestamp')} AS request_received_at,
         ${TS('t.stageTimestamp')} AS stage_at, coalesce(t.objectRef.resource, '') AS resource, t.verb AS verb, t.user.username AS username
-      FROM (SELECT idx, try(json_transform(raw, ${sqlString(KEY_STRUCT)})) AS t FROM incoming)`)
+      FROM (SELECT idx, try(json_transform(raw, ${sqlString(KEY_STRUCT)})) AS t FROM ${source})`)
     for (const bad of await this.all<{ idx: string; problem: string }>('SELECT idx, problem FROM fresh WHERE problem IS NOT NULL ORDER BY idx')) {
-      const e = events[Number(bad.idx)]!
+      const e = await eventAt(Number(bad.idx))
       malformed.push({ file: e.file, line: e.line, reason: preciseReason(e.json, bad.problem) })
     }
     await this.conn.run('DELETE FROM fresh WHERE problem IS NOT NULL')
@@ -449,9 +500,9 @@ export class DuckDbSegmentStore implements AuditStore {
       FROM (SELECT * FROM fresh ANTI JOIN (${existing}) e USING (audit_id, stage, request_received_at)
             QUALIFY row_number() OVER (PARTITION BY audit_id, stage, request_received_at ORDER BY idx) = 1)`)
     const select = COLUMNS.map(([n, t, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${t}) AS "${n}"`).join(', ')
-    const parsed = `(SELECT raw, row_in_batch, json_transform(raw, ${sqlString(EVENT_STRUCT)}) AS t FROM incoming JOIN novel USING (idx))`
+    const parsed = `(SELECT raw, row_in_batch, json_transform(raw, ${sqlString(EVENT_STRUCT)}) AS t FROM ${source} JOIN novel USING (idx))`
     const link = await this.commit(`SELECT ${select}, row_in_batch FROM ${withBodies(parsed)} ORDER BY row_in_batch`)
-    for (const table of ['fresh', 'novel', 'incoming']) await this.conn.run(`DROP TABLE ${table}`)
+    for (const table of ['fresh', 'novel']) await this.conn.run(`DROP TABLE ${table}`)
     const stored = link?.events ?? 0
     return { stored, duplicates: valid - stored, malformed, link }
   }
@@ -671,6 +722,19 @@ function parseBytes(size: string): number {
   const unit = (m[2] ?? 'B').toLowerCase()
   const scale: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }
   return Number(m[1]) * scale[unit]!
+}
+
+/** Lines longer than this make appendClusterLines fail; the caller then reads the file itself. */
+const MAX_CLUSTER_LINE_BYTES = 8 * 1024 * 1024
+
+/** How many lines of the file end with a newline (a torn last line does not count). */
+async function completeLineCount(path: string): Promise<number> {
+  let lines = 0
+  for await (const chunk of createReadStream(path)) {
+    const b = chunk as Buffer
+    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++
+  }
+  return lines
 }
 
 /** How long a compacted-away segment stays on disk for readers that listed it just before. */
