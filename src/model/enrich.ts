@@ -45,3 +45,15 @@ export function isExternalIP(ip: string): boolean {
   if (family === 6 && ip.toLowerCase().startsWith('::ffff:') && isIP(ip.slice(7)) === 4) return isExternalIP(ip.slice(7))
   return !INTERNAL.check(ip, family === 4 ? 'ipv4' : 'ipv6')
 }
+
+/** The resources whose create and update bodies carry a pod spec (a Pod, or a workload's template). */
+export const POD_SPEC_RESOURCES: ReadonlyArray<{ apiGroup: string; resource: string }> = [
+  { apiGroup: '', resource: 'pods' },
+  ...['deployments', 'daemonsets', 'statefulsets', 'replicasets'].map((resource) => ({ apiGroup: 'apps', resource })),
+  ...['jobs', 'cronjobs'].map((resource) => ({ apiGroup: 'batch', resource })),
+]
+
+/** The request is on the object itself (no subresource) of one of POD_SPEC_RESOURCES. */
+export function carriesPodSpec(ref: { resource?: string; apiGroup?: string; subresource?: string } | undefined): boolean {
+  return !ref?.subresource && POD_SPEC_RESOURCES.some((r) => r.resource === ref?.resource && r.apiGroup === (ref?.apiGroup ?? ''))
+}

@@ -3,4 +3,4 @@ export { checkAuditEvent, checkEventList, isAuditEvent, type FieldProblem } from
 export { parseRequestInfo, type RequestInfo } from './request-info.js'
 export { goJson } from './go-json.js'
 export { builtinGroupsOf, parseResourceName, type ResourceName } from './resources.js'
-export { isExternalIP, userKind, USER_KINDS, type UserKind } from './enrich.js'
+export { carriesPodSpec, isExternalIP, POD_SPEC_RESOURCES, userKind, USER_KINDS, type UserKind } from './enrich.js'

@@ -84,15 +84,8 @@ export const QUERY_PRESETS: readonly QueryPreset[] = [
   {
     name: 'privileged-pods',
     question: 'pods and pod templates that are privileged or use host namespaces or hostPath',
-    query: {
-      verbs: ['create', 'update'],
-      resources: [
-        { apiGroup: '', resource: 'pods', subresource: '' },
-        ...['deployments', 'daemonsets', 'statefulsets', 'replicasets'].map((r) => ({ apiGroup: 'apps', resource: r, subresource: '' })),
-        ...['jobs', 'cronjobs'].map((r) => ({ apiGroup: 'batch', resource: r, subresource: '' })),
-      ],
-      privilegedPod: true,
-    },
+    // the stored privileged_pod is set only for requests on pods and workloads (carriesPodSpec)
+    query: { verbs: ['create', 'update'], privilegedPod: true },
     accept: (e) => privilegedReasons(e.requestObject).length > 0,
     seedJq: 'select(.verb=="create" and .objectRef.resource=="pods") | select(.requestObject.spec.containers[].securityContext.privileged==true)',
     jqIsRight: false,

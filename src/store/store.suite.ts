@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import type { AuditStore, RawEvent } from './types.js'
-import { isExternalIP, type AuditEvent } from '../model/index.js'
+import { carriesPodSpec, isExternalIP, type AuditEvent } from '../model/index.js'
 import { privilegedReasons, tokenReviewFailed } from '../query/index.js'
 
 export interface StoreFactory {
@@ -173,8 +173,7 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       const events = rawEvents()
       await store.append(events, 'default')
       const parsed = events.map((e) => JSON.parse(e.json) as AuditEvent)
-      const podResources = new Set(['pods', 'deployments', 'daemonsets', 'statefulsets', 'replicasets', 'jobs', 'cronjobs'])
-      const privileged = parsed.filter((e) => podResources.has(e.objectRef?.resource ?? '') && !e.objectRef?.subresource && privilegedReasons(e.requestObject).length > 0)
+      const privileged = parsed.filter((e) => carriesPodSpec(e.objectRef) && privilegedReasons(e.requestObject).length > 0)
       const failed = parsed.filter((e) => e.responseStatus?.code === 401 || (e.objectRef?.resource === 'tokenreviews' && e.objectRef.apiGroup === 'authentication.k8s.io' && tokenReviewFailed(e)))
       // the fixture has both (a privileged pod and failed logins), so equality is not trivially 0 = 0
       expect(privileged.length).toBeGreaterThan(0)

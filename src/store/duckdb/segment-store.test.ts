@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { requireShared, RESEARCH_DIR } from '../../../test/support/shared.js'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { isExternalIP, userKind, type AuditEvent } from '../../model/index.js'
+import { carriesPodSpec, isExternalIP, userKind, type AuditEvent } from '../../model/index.js'
 import { privilegedReasons, tokenReviewFailed } from '../../query/index.js'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { rawEvents, runStoreSuite } from '../store.suite.js'
@@ -175,7 +175,7 @@ describe('enrichment columns', () => {
     const event = fc.record({
       resource: fc.constantFrom('pods', 'deployments', 'cronjobs', 'configmaps', 'tokenreviews'),
       subresource: fc.constantFrom(undefined, 'status'),
-      apiGroup: fc.constantFrom(undefined, 'apps', 'authentication.k8s.io'),
+      apiGroup: fc.constantFrom(undefined, 'apps', 'batch', 'authentication.k8s.io'),
       verb: fc.constantFrom('create', 'update', 'get'),
       level: fc.constantFrom('Metadata', 'Request', 'RequestResponse'),
       code: fc.constantFrom(200, 201, 401, 403),
@@ -199,8 +199,7 @@ describe('enrichment columns', () => {
         const byId = new Map(events.map((e) => [e.auditID, e]))
         for (const [id, privileged, failed] of rows as Array<[string, boolean, boolean]>) {
           const e = byId.get(id)! as unknown as AuditEvent
-          const podResource = ['pods', 'deployments', 'cronjobs'].includes(e.objectRef!.resource!) && !e.objectRef!.subresource
-          expect(privileged, JSON.stringify(e)).toBe(podResource && privilegedReasons(e.requestObject).length > 0)
+          expect(privileged, JSON.stringify(e)).toBe(carriesPodSpec(e.objectRef) && privilegedReasons(e.requestObject).length > 0)
           const review = e.objectRef!.resource === 'tokenreviews' && e.objectRef!.apiGroup === 'authentication.k8s.io' && tokenReviewFailed(e)
           expect(failed, JSON.stringify(e)).toBe(e.responseStatus!.code === 401 || review)
         }

@@ -14,7 +14,7 @@ import { chmodSync, createReadStream, existsSync, mkdtempSync, readdirSync, rena
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
+import { checkAuditEvent, POD_SPEC_RESOURCES, type AuditEvent } from '../../model/index.js'
 import { KubetrailError } from '../../core/errors.js'
 import { fsyncPath } from '../../core/durable.js'
 import { describeProblem } from '../../ingest/index.js'
@@ -46,8 +46,10 @@ const EXTERNAL_IP_SQL = (ip: string) => {
   return `(CASE WHEN ${v4} <> '' THEN ${valid4} AND NOT ${private4} ELSE ${v6} AND NOT ${private6} END)`
 }
 
-/** Resources whose create/update bodies carry a pod spec (`privilegedReasons` in src/query reads them). */
-const POD_SPEC_RESOURCES = "('pods','deployments','daemonsets','statefulsets','replicasets','jobs','cronjobs')"
+/** `carriesPodSpec` in src/model, over the parsed event `t`. */
+const CARRIES_POD_SPEC_SQL = `coalesce(t.objectRef.subresource, '') = '' AND (${POD_SPEC_RESOURCES.map(
+  (r) => `(t.objectRef.resource = ${sqlString(r.resource)} AND coalesce(t.objectRef.apiGroup, '') = ${sqlString(r.apiGroup)})`,
+).join(' OR ')})`
 
 /** What the privileged check reads of a pod spec; json_transform is lenient: what is not of this shape reads as NULL. */
 const POD_SPEC_STRUCT = JSON.stringify({
@@ -78,7 +80,7 @@ const AUTH_FAILED_SQL = `coalesce(t.responseStatus.code = 401, false)
  * in it (a Pod's own, a workload's template, a CronJob's job template), then its fields.
  */
 function withBodies(rowsWithT: string): string {
-  const podRequest = `t.objectRef.resource IN ${POD_SPEC_RESOURCES} AND coalesce(t.objectRef.subresource, '') = '' AND t.level IN ('Request', 'RequestResponse')`
+  const podRequest = `${CARRIES_POD_SPEC_SQL} AND t.level IN ('Request', 'RequestResponse')`
   const review = `t.objectRef.resource = 'tokenreviews' AND t.objectRef.apiGroup = 'authentication.k8s.io' AND t.verb = 'create' AND t.level = 'RequestResponse'`
   const specOf = `CASE WHEN request_body->>'$.kind' = 'Pod' THEN request_body->'$.spec'
     WHEN json_type(request_body, '$.spec.template') = 'OBJECT' THEN request_body->'$.spec.template.spec'
