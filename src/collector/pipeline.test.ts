@@ -33,6 +33,18 @@ describe('decodeBody', () => {
     expect(r.rejected[1]!.reason).toMatch(/missing field/)
   })
 
+  it('never lets a raw line break into an accepted event (WAL lines are read by a line reader)', () => {
+    const line = readFileSync(FULL, 'utf8').split('\n')[0]!
+    // CR and LF are JSON whitespace between tokens; items written that way are serialized again
+    for (const sep of ['\r', '\n', '\r\n']) {
+      const item = line.replace('"level":', `${sep}"level":`)
+      const r = processEvents(decodeBody(`{"kind":"EventList","items":[${item}, ${line}]}`), {})
+      expect(r.accepted).toHaveLength(2)
+      for (const text of r.accepted) expect(text).not.toMatch(/[\r\n]/)
+      expect(JSON.parse(r.accepted[0]!)).toEqual(JSON.parse(line))
+    }
+  })
+
   it('refuses bodies with nothing usable, with a reason', () => {
     expect(() => decodeBody('')).toThrow(BodyInvalidError)
     expect(() => decodeBody('{"kind":"Pod","apiVersion":"v1"}')).toThrow(/kind "Pod" is not an audit Event/)

@@ -130,9 +130,10 @@ export function processEvents(items: readonly DecodedItem[], options: PipelineOp
 
 const EVENT_PREFIX = `{"kind":"Event","apiVersion":"${API_VERSION}",`
 
-/** The text as received (a WAL line: no raw newline), with kind/apiVersion in front when it had none. */
+/** The text as received (a WAL line: no raw line break), with kind/apiVersion in front when it had none. */
 function asReceived(event: AuditEvent, text: string): string {
-  if (text.includes('\n')) return serialize(event)
+  // a WAL line holds no line break: not even a bare CR, which the store's line reader would split on
+  if (text.includes('\n') || text.includes('\r')) return serialize(event)
   if (text.startsWith(EVENT_PREFIX)) return text
   if (event.kind === undefined && event.apiVersion === undefined && text.startsWith('{"')) return EVENT_PREFIX + text.slice(1)
   return serialize(event)
