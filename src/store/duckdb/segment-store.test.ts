@@ -94,6 +94,10 @@ describe('appendClusterLines (the collector\'s WAL files, read by DuckDB)', () =
     const a = (await collectRaw(store.query({ clusters: ['prod'], order: 'oldest' }))).sort()
     const b = (await collectRaw(viaAppend.query({ clusters: ['prod'], order: 'oldest' }))).sort()
     expect(a).toEqual(b)
+    // a bare CR (which DuckDB's line reader would split on) is refused, so the caller reads the file itself
+    const cr = join(dir, 'cr.wal')
+    writeFileSync(cr, `prod\t${events[0]!.json.replace('"level":', '\r"level":')}\n`)
+    await expect(store.appendClusterLines(cr)).rejects.toMatchObject({ code: 'KT_STORE_WRITE_FAILED' })
     await store.close()
     await viaAppend.close()
   })

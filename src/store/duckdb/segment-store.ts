@@ -729,11 +729,15 @@ function parseBytes(size: string): number {
 /** Lines longer than this make appendClusterLines fail; the caller then reads the file itself. */
 const MAX_CLUSTER_LINE_BYTES = 8 * 1024 * 1024
 
-/** How many lines of the file end with a newline (a torn last line does not count). */
+/**
+ * How many lines of the file end with a newline (a torn last line does not count). A file with a
+ * bare CR is refused: DuckDB's line reader would split there, the caller's own reader does not.
+ */
 async function completeLineCount(path: string): Promise<number> {
   let lines = 0
   for await (const chunk of createReadStream(path)) {
     const b = chunk as Buffer
+    if (b.includes(13)) throw new KubetrailError('KT_STORE_WRITE_FAILED', `${path} holds a carriage return: read it line by line instead`)
     for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++
   }
   return lines
