@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { requireShared, RESEARCH_DIR } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireShared, RESEARCH_DIR } from '../../test/support/shared.js'
 import { chunksOfBytes, Collector } from './collector.js'
 import { openStore } from '../store/index.js'
 
@@ -46,5 +46,20 @@ describe('sealing under load', () => {
     expect(stats.batches).toBeGreaterThanOrEqual(3)
     expect(stats.events / stats.batches).toBeLessThan((7 * 1024 * 1024) / 1000)
     expect(readdirSync(join(dataDir, 'wal')).filter((f) => f.endsWith('.wal')).length).toBeLessThanOrEqual(1)
+  })
+})
+
+describe('sealing WAL files the store cannot read itself', () => {
+  it('a file left with a bare CR in an event (by an older version) is still stored, every event once', async () => {
+    const lines = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean).slice(0, 50)
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'kubetrail-seal-')), 'data')
+    mkdirSync(join(dataDir, 'wal'), { recursive: true, mode: 0o700 })
+    const text = lines.map((l, i) => `default\t${i === 7 ? l.replace('"level":', '\r"level":') : l}\n`).join('')
+    writeFileSync(join(dataDir, 'wal', '000000000001.wal'), text, { mode: 0o600 })
+    const collector = await Collector.start({ dataDir })
+    await collector.stop()
+    const store = await openStore(dataDir)
+    expect(await store.count({})).toBe(50)
+    await store.close()
   })
 })
