@@ -81,6 +81,29 @@ describe('read commands through a running serve (query.sock)', () => {
     expect(log.join('\n')).toContain(QUERY_SOCKET)
   })
 
+  it('a client that goes away mid-answer (`| head`) does not hold up the next one', async () => {
+    const dir = await storeWithEvents()
+    const stop = await serveQueries(dir, () => {})
+    try {
+      await new Promise<void>((done, fail) => {
+        const body = JSON.stringify({ argv: ['query', '--limit', '0', '-o', 'ndjson'] })
+        const req = request({ socketPath: join(dir, QUERY_SOCKET), path: '/v1/run', method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+          res.once('data', () => {
+            req.destroy()
+            done()
+          })
+        })
+        req.on('error', (e) => (req.destroyed ? done() : fail(e)))
+        req.end(body)
+      })
+      const next = await served(['top', '--by', 'verb', '--data-dir', dir])
+      expect(next.code).toBe(0)
+      expect(next.out).toMatch(/get/)
+    } finally {
+      await stop()
+    }
+  }, 20_000)
+
   it('runs the command here when no serve answers: no socket, or one left by a killed serve', async () => {
     const dir = await storeWithEvents()
     expect((await served(['query', '--data-dir', dir])).code).toBeUndefined()

@@ -56,7 +56,13 @@ export async function serveQueries(dataDir: string, log: (line: string) => void)
         if (r.error !== undefined) return send({ exit: r.exitCode, err: renderError(r.error, false) })
         const out = r.result?.output
         if (typeof out === 'string') send({ out })
-        else if (out) for await (const chunk of out as AsyncIterable<string>) if (!frames.write(JSON.stringify({ out: chunk }) + '\n')) await new Promise((d) => frames.once('drain', d))
+        else if (out) {
+          for await (const chunk of out as AsyncIterable<string>) {
+            // a client that went away (`| head`) ends the command, and frees the lane for the next
+            if (frames.destroyed) break
+            if (!frames.write(JSON.stringify({ out: chunk }) + '\n')) await new Promise((d) => (frames.once('drain', d), frames.once('close', d)))
+          }
+        }
         send({ exit: r.result?.exitCode ?? 0, ...(r.result?.warnings?.length ? { warnings: r.result.warnings } : {}) })
       } catch (error) {
         send({ exit: 1, err: renderError(error, false) })
