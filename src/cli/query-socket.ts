@@ -109,7 +109,8 @@ export async function runInServer(argv: readonly string[], cwd: string, write: R
   if (process.env['KUBETRAIL_LOCAL'] === '1' || !SERVED_COMMANDS.has(argv[0] ?? '') || argv.some((a) => a === '-h' || a === '--help')) return undefined
   const socketPath = join(dataDirOf(argv, cwd), QUERY_SOCKET)
   if (!existsSync(socketPath)) return undefined
-  const body = JSON.stringify({ argv: argv.filter((_, i) => argv[i] !== '--data-dir' && argv[i - 1] !== '--data-dir' && !argv[i]!.startsWith('--data-dir=')) })
+  // the server adds its own --data-dir last, which wins: the argv goes as typed
+  const body = JSON.stringify({ argv })
   return new Promise((done) => {
     const req = request({ socketPath, path: '/v1/run', method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
       let exit: number | undefined

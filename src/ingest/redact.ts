@@ -20,7 +20,7 @@ export const REDACTED_PREFIX = 'kubetrail:redacted:hmac-sha256:'
 /** Field names whose values are credentials wherever they appear in a body. */
 const CREDENTIAL_KEYS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie', 'set-cookie'])
 
-const CREDENTIAL_TEXT = /"(authorization|proxy-authorization|x-api-key|cookie|set-cookie)"/i
+const CREDENTIAL_TEXT = new RegExp(`"(${[...CREDENTIAL_KEYS].join('|')})"`, 'i')
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
 
@@ -51,6 +51,23 @@ export class Redactor {
       if (text === undefined || CREDENTIAL_TEXT.test(text) || text.includes('\\u')) count += this.credentialKeys(body)
     }
     return count
+  }
+
+  /**
+   * An event's JSON text with its secrets replaced, and how many; the same text when there were
+   * none (most events: a text test spares them the parse) or when it is not JSON (the store
+   * reports it).
+   */
+  redactText(text: string): { text: string; values: number } {
+    if (!mayHoldSecrets(text)) return { text, values: 0 }
+    let event: AuditEvent
+    try {
+      event = JSON.parse(text) as AuditEvent
+    } catch {
+      return { text, values: 0 }
+    }
+    const values = this.redact(event, text)
+    return values === 0 ? { text, values } : { text: JSON.stringify(event), values }
   }
 
   /** A Secret, a SecretList, a merge patch or a JSON patch on a Secret. */
@@ -133,4 +150,4 @@ export function mayHoldSecrets(text: string): boolean {
 
 /** One pass each (most events are Metadata-level: no body, the first test fails fast). */
 const BODY_OR_ESCAPE = /"(?:requestObject|responseObject)"|\\u/
-const SECRET_HINT = /"(?:secrets|token|tokenreviews|authorization|proxy-authorization|x-api-key|cookie|set-cookie)"|\\u/i
+const SECRET_HINT = new RegExp(`"(?:secrets|token|tokenreviews|${[...CREDENTIAL_KEYS].join('|')})"|\\\\u`, 'i')

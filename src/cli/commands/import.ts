@@ -6,8 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
 import { checkClusterFlag } from '../../core/cluster.js'
-import { formatMalformed, mayHoldSecrets, readRawEvents, Redactor, redactionKey, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
-import type { AuditEvent } from '../../model/index.js'
+import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
 import { openStore, resolveDataDir } from '../../store/index.js'
 
@@ -16,19 +15,6 @@ interface ImportOptions {
   dataDir?: string
   batchSize: string
   redact: boolean
-}
-
-/** The event with Secret values and tokens replaced by markers; the same object when there were none. */
-function redacted(redactor: Redactor, e: RawEvent): { event: RawEvent; values: number } {
-  if (!mayHoldSecrets(e.json)) return { event: e, values: 0 }
-  let parsed: AuditEvent
-  try {
-    parsed = JSON.parse(e.json) as AuditEvent
-  } catch {
-    return { event: e, values: 0 } // the store reports the malformed line
-  }
-  const values = redactor.redact(parsed, e.json)
-  return values === 0 ? { event: e, values } : { event: { ...e, json: JSON.stringify(parsed) }, values }
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -141,13 +127,9 @@ export default defineCommand<ImportOptions>({
           read += batch.length
           for (const e of batch) {
             doneBytes += e.json.length + 1
-            if (!redactor) {
-              pending.push(e)
-              continue
-            }
-            const r = redacted(redactor, e)
-            redactedValues += r.values
-            pending.push(r.event)
+            const r = redactor?.redactText(e.json)
+            redactedValues += r?.values ?? 0
+            pending.push(r && r.values > 0 ? { ...e, json: r.text } : e)
           }
           if (pending.length >= batchSize) await flush()
           progress(read, i + 1, doneBytes)

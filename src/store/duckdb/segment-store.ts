@@ -183,21 +183,31 @@ export class DuckDbSegmentStore implements AuditStore {
     const smallerThan = options.smallerThan ?? 50_000
     const target = options.targetEvents ?? 200_000
     let merged = 0
+    // footers read once per segment, not once per merge
+    const bytes = new Map<string, number>()
     for (;;) {
       const live = this.liveBatches()
       const small = live.filter((l) => l.events < smallerThan)
       if (small.length < 2) break
-      const bytes = await this.uncompressedBytes(small.map((l) => l.segment!))
+      await this.addUncompressedBytes(bytes, small.map((l) => l.segment!).filter((s) => !bytes.has(s)))
       let run: ChainLink[] = []
+      let runEvents = 0
+      let runBytes = 0
       let best: ChainLink[] = []
-      const fits = (r: ChainLink[], l: ChainLink) =>
-        r.reduce((n, x) => n + x.events, 0) + l.events <= target && r.reduce((n, x) => n + bytes.get(x.segment!)!, 0) + bytes.get(l.segment!)! <= this.compactionBudget
       for (const l of live) {
-        if (l.events < smallerThan && fits(run, l)) run.push(l)
-        else {
+        const size = bytes.get(l.segment!) ?? Infinity
+        const isSmall = l.events < smallerThan
+        if (!isSmall || runEvents + l.events > target || runBytes + size > this.compactionBudget) {
+          // the run ends here; a small segment starts the next one
           if (run.length > best.length) best = run
-          run = l.events < smallerThan ? [l] : []
+          run = []
+          runEvents = 0
+          runBytes = 0
+          if (!isSmall) continue
         }
+        run.push(l)
+        runEvents += l.events
+        runBytes += size
       }
       if (run.length > best.length) best = run
       if (best.length < 2) break
@@ -208,13 +218,14 @@ export class DuckDbSegmentStore implements AuditStore {
     return merged
   }
 
-  /** The size of each segment's rows once decompressed (from the Parquet footers), by segment name. */
-  private async uncompressedBytes(segments: string[]): Promise<Map<string, number>> {
+  /** Adds each segment's size once decompressed (from its Parquet footer) to `bytes`, by segment name. */
+  private async addUncompressedBytes(bytes: Map<string, number>, segments: string[]): Promise<void> {
+    if (segments.length === 0) return
     const rows = await this.all<{ file_name: string; bytes: string }>(
       `SELECT file_name, sum(total_uncompressed_size) AS bytes FROM parquet_metadata(${fileList(segments.map((s) => this.segmentPath(s)))}) GROUP BY file_name`,
     )
     const bySegment = new Map(rows.map((r) => [basename(r.file_name), Number(r.bytes)]))
-    return new Map(segments.map((s) => [s, bySegment.get(s) ?? Infinity]))
+    for (const s of segments) bytes.set(s, bySegment.get(s) ?? Infinity)
   }
 
   private async commitCompaction(parts: ChainLink[]): Promise<void> {
