@@ -76,7 +76,8 @@ export class Collector {
   static async start(options: CollectorOptions): Promise<Collector> {
     // one DuckDB thread: the other core parses and acknowledges incoming batches
     // commits are at most SEAL_CHUNK_BYTES of events, which DuckDB stores within this limit
-    const store = await openStore(options.dataDir, { write: true, threads: 1, memoryLimit: '96MB' })
+    // its small batches are compacted later (at the store's level): sealing them cheaper keeps up with more
+    const store = await openStore(options.dataDir, { write: true, threads: 1, memoryLimit: '96MB', batchCompressionLevel: 3 })
     let wal: WriteAheadLog
     // the WAL tells the collector (made below, with it) when a file closed full
     const late: { collector?: Collector } = {}

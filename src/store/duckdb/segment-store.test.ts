@@ -70,6 +70,24 @@ describe('compaction under a memory limit', () => {
   })
 })
 
+describe('batch compression level (a collector seals cheaply; compaction writes at the store level)', () => {
+  it('writes larger batches at a lower level, and compaction makes them byte-identical to a default store\'s', async () => {
+    const events = rawEvents()
+    const root = mkdtempSync(join(tmpdir(), 'kubetrail-level-'))
+    const segmentBytes = (dir: string) => readdirSync(join(dir, 'segments')).map((f) => readFileSync(join(dir, 'segments', f)).length)
+    const stores = await Promise.all([undefined, 1].map((level) => DuckDbSegmentStore.open(join(root, `level-${level ?? 'default'}`), { write: true, batchCompressionLevel: level })))
+    for (const store of stores) for (let i = 0; i < 4; i++) await store.append(events.filter((_, j) => j % 4 === i), 'default')
+    const [byDefault, cheap] = [segmentBytes(join(root, 'level-default')), segmentBytes(join(root, 'level-1'))]
+    expect(cheap.reduce((a, b) => a + b)).toBeGreaterThan(byDefault.reduce((a, b) => a + b))
+    for (const store of stores) expect(await store.compact()).toBe(3)
+    for (const store of stores) expect((await store.verify()).ok).toBe(true)
+    const compacted = (dir: string) => readFileSync(join(dir, 'chain.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ChainLink).at(-1)!.contentHash
+    expect(compacted(join(root, 'level-1'))).toBe(compacted(join(root, 'level-default')))
+    for (const store of stores) await store.close()
+    rmSync(root, { recursive: true, force: true })
+  })
+})
+
 describe('appendClusterLines (the collector\'s WAL files, read by DuckDB)', () => {
   it('commits each cluster\'s events, skips a torn last line, names malformed lines, and stores nothing twice', async () => {
     const events = rawEvents().slice(0, 300)

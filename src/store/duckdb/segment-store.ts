@@ -54,7 +54,16 @@ export interface OpenOptions {
   threads?: number
   /** DuckDB's memory limit (default 160MB for a writer, 1GB for a reader). */
   memoryLimit?: string
+  /**
+   * zstd level of new batches (default 6, the level compaction always writes). A collector
+   * commits small batches that compaction rewrites anyway: at 3 its sealer stores ~12 % more
+   * events per second on one thread (measured: 15.4–17.3k against 13.7–15.5k/s).
+   */
+  batchCompressionLevel?: number
 }
+
+/** The zstd level of every compacted segment and, by default, of every batch: 1/6.4 of the raw log (level 3: 1/6.0). */
+const STORE_COMPRESSION_LEVEL = 6
 
 /**
  * DuckDB's allocator keeps freed memory for reuse up to 128 MB by default: a process that appends
@@ -75,6 +84,7 @@ export class DuckDbSegmentStore implements AuditStore {
     private readonly spillDir: string,
     /** How many bytes of events one compaction may sort: DuckDB's sort of wide rows does not spill (measured). */
     private readonly compactionBudget: number,
+    private readonly batchCompressionLevel: number,
   ) {}
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbSegmentStore> {
@@ -97,7 +107,7 @@ export class DuckDbSegmentStore implements AuditStore {
     await conn.run('SET parquet_metadata_cache = true')
     // DuckDB 1.5 sorts rows with large strings in memory (it fails rather than spill: 60k generated
     // events, ~100 MB, fail under a 160 MB limit): a compaction sorts at most a third of the limit.
-    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 2_048, spill, Math.floor(parseBytes(memoryLimit) / 3))
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 2_048, spill, Math.floor(parseBytes(memoryLimit) / 3), options.batchCompressionLevel ?? STORE_COMPRESSION_LEVEL)
     try {
       if (options.write) store.removeUncommittedSegments()
       await store.checkFormat()
@@ -390,7 +400,7 @@ export class DuckDbSegmentStore implements AuditStore {
     const tmp = this.segmentPath(`.tmp-${name}`)
     const [copied] = await this.all<{ Count: string }>(
       `COPY (${rowsSql})
-       TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, ROW_GROUP_SIZE ${this.rowGroupSize})`,
+       TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ${compaction ? STORE_COMPRESSION_LEVEL : this.batchCompressionLevel}, ROW_GROUP_SIZE ${this.rowGroupSize})`,
     )
     const events = Number(copied?.Count ?? 0)
     if (events === 0) {
