@@ -60,7 +60,7 @@ export async function serveQueries(dataDir: string, log: (line: string) => void)
           for await (const chunk of out as AsyncIterable<string>) {
             // a client that went away (`| head`) ends the command, and frees the lane for the next
             if (frames.destroyed) break
-            if (!frames.write(JSON.stringify({ out: chunk }) + '\n')) await new Promise((d) => (frames.once('drain', d), frames.once('close', d)))
+            if (!frames.write(JSON.stringify({ out: chunk }) + '\n')) await drainedOrClosed(frames)
           }
         }
         send({ exit: r.result?.exitCode ?? 0, ...(r.result?.warnings?.length ? { warnings: r.result.warnings } : {}) })
@@ -82,6 +82,19 @@ export async function serveQueries(dataDir: string, log: (line: string) => void)
     rmSync(path, { force: true })
     await closeReader()
   }
+}
+
+/** Resolves when the stream can take more, or is gone; leaves no listener behind (a long answer waits many times). */
+function drainedOrClosed(stream: PassThrough): Promise<void> {
+  return new Promise((done) => {
+    const settle = () => {
+      stream.off('drain', settle)
+      stream.off('close', settle)
+      done()
+    }
+    stream.on('drain', settle)
+    stream.on('close', settle)
+  })
 }
 
 /** The data directory a command line names (as the command itself would resolve it). */
