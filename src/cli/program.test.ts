@@ -43,6 +43,18 @@ describe('kubetrail CLI', () => {
     expect(renderError(badOpt.error, false)).toMatch(/unknown option '--no-such-flag' \[KT_USAGE\]/)
   })
 
+  it('serve checks its sizes before it starts anything', async () => {
+    for (const [flag, value, message] of [
+      ['--max-body', '12', /--max-body must be a number of bytes \(>= 1024\), not "12"/],
+      ['--max-backlog', '64MB', /--max-backlog must be a number of bytes \(>= 1048576\), not "64MB"/],
+      ['--max-backlog', '1000', /--max-backlog must be a number of bytes/],
+    ] as const) {
+      const r = await invoke(['serve', flag, value, '--data-dir', '/nonexistent/kubetrail'], ctx)
+      expect(r.exitCode, `${flag} ${value}`).toBe(2)
+      expect(renderError(r.error, false)).toMatch(message)
+    }
+  })
+
   it('prints errors without a stack trace unless --debug', () => {
     const err = new KubetrailError('KT_EXAMPLE', 'something is wrong', { hint: 'do this instead' })
     expect(renderError(err, false)).toBe('kubetrail: something is wrong [KT_EXAMPLE]\nhint: do this instead\n')

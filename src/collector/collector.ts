@@ -110,6 +110,18 @@ export class Collector {
     return this.storeError
   }
 
+  /**
+   * Why events would be refused right now (shutting down, or too much waiting for the store), or
+   * undefined. The server asks before it reads a body: a refused request costs no parse.
+   */
+  refusal(): CollectorBusyError | undefined {
+    if (this.stopped) return new CollectorBusyError('the collector is shutting down', 5, 503)
+    const pending = this.wal.unsealedBytes
+    const limit = this.options.maxPendingBytes ?? 512 * 1024 * 1024
+    if (pending <= limit) return undefined
+    return new CollectorBusyError(`${pending} bytes are waiting for the store (limit ${limit})${this.storeError ? `: ${this.storeError}` : ''}`, 5, this.storeError ? 503 : 429)
+  }
+
   /** A request body (EventList, Event or NDJSON): throws BodyInvalidError when nothing in it is usable. */
   ingestBody(cluster: string, body: string): Promise<IngestOutcome> {
     return this.ingest(cluster, 'webhook', decodeBody(body))
@@ -120,11 +132,8 @@ export class Collector {
    * so); throws CollectorBusyError when they could not be made durable.
    */
   async ingest(cluster: string, source: Source, items: ReadonlyArray<{ at: string; value: unknown; parseError?: string }>): Promise<IngestOutcome> {
-    if (this.stopped) throw new CollectorBusyError('the collector is shutting down', 5, 503)
-    const pending = this.wal.unsealedBytes
-    const limit = this.options.maxPendingBytes ?? 512 * 1024 * 1024
-    if (pending > limit)
-      throw new CollectorBusyError(`${pending} bytes are waiting for the store (limit ${limit})${this.storeError ? `: ${this.storeError}` : ''}`, 5, this.storeError ? 503 : 429)
+    const refusal = this.refusal()
+    if (refusal) throw refusal
     const started = performance.now()
     this.metrics.received.inc({ cluster, source }, items.length)
     const result = processEvents(items, { policy: this.options.policy, redactor: this.redactor })
@@ -209,9 +218,13 @@ export class Collector {
     if (Date.now() < this.storeRetryAt) return
     await this.sealPending()
     if (Date.now() - this.lastCompact >= (this.options.compactIntervalMs ?? 60_000) && this.wal.pendingFiles().length === 0) {
-      this.lastCompact = Date.now()
-      const merged = await this.store.compact()
-      if (merged > 0) this.log(`compacted ${merged + 1} segments into fewer`)
+      // Merge by merge: when WAL files wait, the sealer goes first, and compaction goes on the next
+      // time none waits. Under a sustained overload, queries get slower (more small segments)
+      // before senders get 429s.
+      let yielded = false
+      const merged = await this.store.compact({ yieldNow: () => (yielded = this.wal.pendingFiles().length > 0) })
+      if (!yielded) this.lastCompact = Date.now()
+      if (merged > 0) this.log(`compacted ${merged + 1} segments into fewer${yielded ? ' (more to do: the sealer goes first)' : ''}`)
     }
   }
 

@@ -183,6 +183,10 @@ describe('kubetrail serve: configuration', () => {
     expect(codes.some((c) => c === 503 || c === 429)).toBe(true)
     expect(Number(retryAfter)).toBeGreaterThan(0)
     expect(running.collector.ready).toBe(false)
+    // refused before the body is read: not even parsed (this one is not JSON), so a backlog costs no CPU
+    const early = await post(target, 'not json at all', {})
+    expect([429, 503]).toContain(early.status)
+    expect(early.retryAfter).toBe('5')
     expect((await running.collector.metrics.registry.getSingleMetricAsString('kubetrail_store_write_errors_total'))).toMatch(/stage="store"\} [1-9]/)
     failing = false
     await running.collector.flush()

@@ -92,6 +92,13 @@ export async function createServer(collector: Collector, options: ServerOptions)
   let inFlight = 0
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'POST') return
+    // a sender the collector would refuse anyway is told so before its body is read and parsed
+    // (unauthenticated ones go on to their 401)
+    const refusal = authenticated(req) ? collector.refusal() : undefined
+    if (refusal) {
+      collector.metrics.requests.inc({ cluster: 'unknown', code: String(refusal.status) })
+      return reply.code(refusal.status).header('Retry-After', String(refusal.retryAfterSeconds)).send({ error: 'busy', message: refusal.message })
+    }
     const length = Number(req.headers['content-length'] ?? 0)
     if (inFlight > 0 && inFlight + length > maxInFlight) {
       collector.metrics.requests.inc({ cluster: 'unknown', code: '429' })

@@ -133,7 +133,7 @@ export interface AuditStore {
    */
   appendClusterLines?(path: string): Promise<Array<{ cluster: string; result: AppendResult }>>
   /** Merges runs of small committed batches into larger segments (writers only); returns how many segments went away. */
-  compact(options?: { smallerThan?: number; targetEvents?: number }): Promise<number>
+  compact(options?: CompactOptions): Promise<number>
   query(q: EventQuery): AsyncIterable<StoredEvent>
   count(q: EventQuery): Promise<number>
   /** The most frequent values of a field among the matching events. */
@@ -144,4 +144,13 @@ export interface AuditStore {
   prune(olderThan: Date): Promise<PruneReport>
   stats(): Promise<StoreStats>
   close(): Promise<void>
+}
+
+export interface CompactOptions {
+  /** Segments with fewer events are merged (default 50,000). */
+  smallerThan?: number
+  /** A merged segment holds at most this many events (default 200,000). */
+  targetEvents?: number
+  /** Asked between merges: true ends the compaction there (a collector with WAL files waiting). */
+  yieldNow?: () => boolean
 }

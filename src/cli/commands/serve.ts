@@ -26,6 +26,7 @@ interface ServeOptions {
   kubernetesVersion?: string
   redact: boolean
   maxBody: string
+  maxBacklog: string
   dataDir?: string
   detect: boolean
   rules?: string[]
@@ -73,6 +74,11 @@ export default defineCommand<ServeOptions>({
     { flags: '--alert-slack <url>', description: 'send alerts to a Slack-compatible incoming webhook' },
     { flags: '--alertmanager <url>', description: 'send alerts to Alertmanager (v2 API), e.g. http://alertmanager:9093' },
     { flags: '--max-body <bytes>', description: 'largest accepted request body (the apiserver sends 400 events, about 0.5 MB)', default: String(32 * 1024 * 1024) },
+    {
+      flags: '--max-backlog <bytes>',
+      description: 'acknowledged events not yet in the store (write-ahead log) beyond which requests get 429 until the store catches up',
+      default: String(512 * 1024 * 1024),
+    },
     DATA_DIR_OPTION,
   ],
   examples: [
@@ -85,6 +91,8 @@ export default defineCommand<ServeOptions>({
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together')
     const maxBody = Number(opts.maxBody)
     if (!Number.isInteger(maxBody) || maxBody < 1024) throw new UsageError(`--max-body must be a number of bytes (>= 1024), not "${opts.maxBody}"`)
+    const maxBacklog = Number(opts.maxBacklog)
+    if (!Number.isInteger(maxBacklog) || maxBacklog < 1 << 20) throw new UsageError(`--max-backlog must be a number of bytes (>= 1048576), not "${opts.maxBacklog}"`)
     const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
     // loaded here, not at the top: other commands start without the collector's dependencies
     const { readTokenFile, startCollector } = await import('../../collector/index.js')
@@ -130,6 +138,7 @@ export default defineCommand<ServeOptions>({
       policy,
       redact: opts.redact,
       bodyLimitBytes: maxBody,
+      maxPendingBytes: maxBacklog,
       log: (line) => log.push(`${new Date().toISOString()} ${line}`),
     })
     // read commands (query, who, …) of this store are answered here, on a reader kept open

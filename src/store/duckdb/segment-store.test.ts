@@ -70,6 +70,31 @@ describe('compaction under a memory limit', () => {
   })
 })
 
+describe('compaction that yields', () => {
+  it('stops after a merge when asked to, and the next compaction finishes the work', async () => {
+    const events = rawEvents()
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-yield-'))
+    const store = await DuckDbSegmentStore.open(dir, { write: true })
+    const per = Math.ceil(events.length / 8)
+    for (let i = 0; i < events.length; i += per) await store.append(events.slice(i, i + per), 'default')
+    const before = (await store.stats()).batches
+    expect(before).toBe(8)
+    // runs of at most two batches: four merges to do
+    const target = per * 2
+    let asked = 0
+    const first = await store.compact({ targetEvents: target, yieldNow: () => (asked++, true) })
+    expect(first).toBe(1)
+    expect(asked).toBe(1)
+    expect((await store.stats()).batches).toBe(7)
+    expect(await store.compact({ targetEvents: target, yieldNow: () => false })).toBe(3)
+    expect((await store.stats()).batches).toBe(4)
+    expect(await store.count({})).toBe(events.length)
+    expect((await store.verify()).ok).toBe(true)
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
 describe('batch compression level (a collector seals cheaply; compaction writes at the store level)', () => {
   it('writes larger batches at a lower level, and compaction makes them byte-identical to a default store\'s', async () => {
     const events = rawEvents()

@@ -21,7 +21,7 @@ import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AppendResult, AuditStore, ChainLink, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
+import type { AppendResult, AuditStore, ChainLink, CompactOptions, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
 import { buildWhere, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 
@@ -185,17 +185,18 @@ export class DuckDbSegmentStore implements AuditStore {
    * a collector committing every few seconds does not leave queries thousands of files to open.
    * Returns the number of segments merged away.
    */
-  compact(options: { smallerThan?: number; targetEvents?: number } = {}): Promise<number> {
+  compact(options: CompactOptions = {}): Promise<number> {
     return this.exclusive(() => this.compactNow(options))
   }
 
-  private async compactNow(options: { smallerThan?: number; targetEvents?: number }): Promise<number> {
+  private async compactNow(options: CompactOptions): Promise<number> {
     const smallerThan = options.smallerThan ?? 50_000
     const target = options.targetEvents ?? 200_000
     let merged = 0
     // footers read once per segment, not once per merge
     const bytes = new Map<string, number>()
     for (;;) {
+      if (merged > 0 && options.yieldNow?.()) break
       const live = this.liveBatches()
       const small = live.filter((l) => l.events < smallerThan)
       if (small.length < 2) break
