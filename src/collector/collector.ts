@@ -3,10 +3,10 @@
  * followed log), through the pipeline, into the WAL (the acknowledgement point), and from the
  * WAL into the store by a background sealer that also compacts small segments.
  */
-import { appendFileSync, statSync } from 'node:fs'
+import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KubetrailError } from '../core/errors.js'
-import { openStore, type AppendResult, type AuditStore } from '../store/index.js'
+import type { AppendResult } from '../store/index.js'
 import type { PolicyEvaluator } from '../policy/index.js'
 import type { AuditEvent } from '../model/index.js'
 import type { Alert, Detector } from '../detect/engine.js'
@@ -14,7 +14,8 @@ import { alertId, type AlertDispatcher } from '../detect/sinks.js'
 import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
 import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
 import { Redactor, redactionKey } from '../ingest/index.js'
-import { readWalFileAsync, WriteAheadLog } from './wal.js'
+import { WriteAheadLog } from './wal.js'
+import { SEAL_CHUNK_BYTES, startSealer, type Sealer } from './sealer.js'
 
 export interface CollectorOptions {
   dataDir: string
@@ -66,7 +67,7 @@ export class Collector {
 
   private constructor(
     private readonly options: CollectorOptions,
-    private readonly store: AuditStore,
+    private readonly sealer: Sealer,
     private readonly wal: WriteAheadLog,
   ) {
     this.metrics = createMetrics()
@@ -74,21 +75,22 @@ export class Collector {
   }
 
   static async start(options: CollectorOptions): Promise<Collector> {
+    const walDir = join(options.dataDir, 'wal')
     // one DuckDB thread: the other core parses and acknowledges incoming batches
     // commits are at most SEAL_CHUNK_BYTES of events, which DuckDB stores within this limit
     // its small batches are compacted later (at the store's level): sealing them cheaper keeps up with more
-    const store = await openStore(options.dataDir, { write: true, threads: 1, memoryLimit: '96MB', batchCompressionLevel: 3 })
+    const sealer = await startSealer({ dataDir: options.dataDir, walDir, store: { write: true, threads: 1, memoryLimit: '96MB', batchCompressionLevel: 3 } })
     let wal: WriteAheadLog
     // the WAL tells the collector (made below, with it) when a file closed full
     const late: { collector?: Collector } = {}
     try {
       // the sealer reads and commits one file at a time: a file's size bounds its memory
-      wal = await WriteAheadLog.open(join(options.dataDir, 'wal'), { maxBytes: SEAL_CHUNK_BYTES, maxEvents: options.sealEvents ?? 5_000, onFull: () => late.collector?.kickSeal() })
+      wal = await WriteAheadLog.open(walDir, { maxBytes: SEAL_CHUNK_BYTES, maxEvents: options.sealEvents ?? 5_000, onFull: () => late.collector?.kickSeal() })
     } catch (error) {
-      await store.close()
+      await sealer.close()
       throw error
     }
-    const c = new Collector(options, store, wal)
+    const c = new Collector(options, sealer, wal)
     late.collector = c
     const left = wal.pendingFiles()
     if (left.length > 0) c.log(`recovering ${left.length} WAL file(s) (${wal.unsealedBytes} bytes) left by the previous run`)
@@ -221,8 +223,7 @@ export class Collector {
       // Merge by merge: when WAL files wait, the sealer goes first, and compaction goes on the next
       // time none waits. Under a sustained overload, queries get slower (more small segments)
       // before senders get 429s.
-      let yielded = false
-      const merged = await this.store.compact({ yieldNow: () => (yielded = this.wal.pendingFiles().length > 0) })
+      const { merged, yielded } = await this.sealer.compact()
       if (!yielded) this.lastCompact = Date.now()
       if (merged > 0) this.log(`compacted ${merged + 1} segments into fewer${yielded ? ' (more to do: the sealer goes first)' : ''}`)
     }
@@ -262,30 +263,15 @@ export class Collector {
     this.metrics.walBytes.set(this.wal.unsealedBytes)
   }
 
-  /**
-   * Commits one closed WAL file. The store reads it itself when it can (no event passes through
-   * the thread that answers the webhook: ~10 % more throughput, measured); a file it cannot read
-   * that way (a line over 8 MB, a file from an older version over SEAL_CHUNK_BYTES) is read here
-   * and committed in chunks. A crash between commits re-reads the file; the store skips what it
-   * already holds.
-   */
+  /** Commits one closed WAL file (in the sealer's thread) and counts what it stored. */
   private async sealFile(path: string): Promise<void> {
-    const count = (cluster: string, r: AppendResult) => {
-      this.metrics.stored.inc({ cluster }, r.stored)
-      this.metrics.deduplicated.inc({ cluster }, r.duplicates)
-      if (r.malformed.length > 0) this.metrics.rejected.inc({ cluster, source: 'webhook' }, r.malformed.length)
-    }
-    if (this.store.appendClusterLines && statSync(path).size <= SEAL_CHUNK_BYTES * 2) {
-      try {
-        for (const { cluster, result } of await this.store.appendClusterLines(path)) count(cluster, result)
-        return
-      } catch {
-        // read it here instead (a real store failure fails there too, and is reported)
-      }
-    }
-    for (const [cluster, events] of await readWalFileAsync(path)) {
-      for (const chunk of chunksOfBytes(events, SEAL_CHUNK_BYTES)) count(cluster, await this.store.append(chunk, cluster))
-    }
+    for (const { cluster, result } of await this.sealer.seal(path)) this.countStored(cluster, result)
+  }
+
+  private countStored(cluster: string, r: AppendResult): void {
+    this.metrics.stored.inc({ cluster }, r.stored)
+    this.metrics.deduplicated.inc({ cluster }, r.duplicates)
+    if (r.malformed.length > 0) this.metrics.rejected.inc({ cluster, source: 'webhook' }, r.malformed.length)
   }
 
   /** Waits until everything acknowledged so far is in the store (tests, shutdown). */
@@ -310,33 +296,7 @@ export class Collector {
       await this.sealPending()
     } finally {
       await this.wal.close()
-      await this.store.close()
+      await this.sealer.close()
     }
   }
-}
-
-/**
- * Events per store commit, by size: WAL files close at this size and the sealer commits at most
- * this much at once. It bounds the collector's memory: DuckDB needs ~10x the batch's JSON while
- * it sorts and compresses (5k events of ~1.7 kB failed under a 64 MB limit), and the JavaScript
- * side holds the file. Files of 80k events under load took a collector to 700 MB.
- */
-const SEAL_CHUNK_BYTES = 6 * 1024 * 1024
-
-/** Consecutive runs of events of at most `maxBytes` of JSON (a larger event goes alone). */
-export function chunksOfBytes<T extends { json: string }>(events: readonly T[], maxBytes: number): T[][] {
-  const chunks: T[][] = []
-  let current: T[] = []
-  let bytes = 0
-  for (const e of events) {
-    if (current.length > 0 && bytes + e.json.length > maxBytes) {
-      chunks.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(e)
-    bytes += e.json.length
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
 }

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared, RESEARCH_DIR } from '../../test/support/shared.js'
-import { chunksOfBytes, Collector } from './collector.js'
+import { Collector } from './collector.js'
+import { chunksOfBytes } from './sealer.js'
 import { openStore } from '../store/index.js'
 
 describe('chunksOfBytes', () => {

@@ -7,6 +7,7 @@ import type { OpenOptions } from './duckdb/segment-store.js'
 import type { AuditStore } from './types.js'
 
 export type * from './types.js'
+export type { OpenOptions } from './duckdb/segment-store.js'
 export { TOP_FIELDS } from './types.js'
 export { DEFAULT_DATA_DIR, resolveDataDir, StoreBusyError } from './data-dir.js'
 

@@ -151,6 +151,6 @@ export interface CompactOptions {
   smallerThan?: number
   /** A merged segment holds at most this many events (default 200,000). */
   targetEvents?: number
-  /** Asked between merges: true ends the compaction there (a collector with WAL files waiting). */
+  /** Asked between merges, when more remain: true ends the compaction there (a collector with WAL files waiting). */
   yieldNow?: () => boolean
 }

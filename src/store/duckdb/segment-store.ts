@@ -196,7 +196,6 @@ export class DuckDbSegmentStore implements AuditStore {
     // footers read once per segment, not once per merge
     const bytes = new Map<string, number>()
     for (;;) {
-      if (merged > 0 && options.yieldNow?.()) break
       const live = this.liveBatches()
       const small = live.filter((l) => l.events < smallerThan)
       if (small.length < 2) break
@@ -222,6 +221,8 @@ export class DuckDbSegmentStore implements AuditStore {
       }
       if (run.length > best.length) best = run
       if (best.length < 2) break
+      // asked only when there is more to merge
+      if (merged > 0 && options.yieldNow?.()) break
       await this.commitCompaction(best)
       merged += best.length - 1
     }
