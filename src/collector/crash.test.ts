@@ -2,7 +2,7 @@
  * Durability under SIGKILL: the real `kubetrail serve` process is killed at random moments while
  * batches arrive; every batch without a 2xx is sent again (as the apiserver retries), and some
  * acknowledged ones too (a retry after a lost reply). In the end the store holds every event
- * exactly once and its chain verifies.
+ * exactly once and its chain verifies. Serve runs with the deployed Node flags.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -15,6 +15,8 @@ import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
+/** The heap flags the systemd unit, the image and `npm start` run serve with: the test runs it as deployed. */
+const DEPLOYED_NODE_FLAGS = /NODE_OPTIONS=([^"\n]+)/.exec(readFileSync(resolve(import.meta.dirname, '../../deploy/systemd/kubetrail.service'), 'utf8'))![1]!.split(' ')
 const LINES = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
 
 async function waitUp(url: string, child: ChildProcess): Promise<void> {
@@ -59,7 +61,7 @@ describe('collector durability', () => {
     for (let life = 0; life <= 4; life++) {
       const port = await freePort()
       const url = `http://127.0.0.1:${port}`
-      const child = spawn(process.execPath, [CLI, 'serve', '--insecure', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn(process.execPath, [...DEPLOYED_NODE_FLAGS, CLI, 'serve', '--insecure', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stderr = ''
       child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
       // its log (alerts included) must be read: a full pipe would block the collector's output and its exit

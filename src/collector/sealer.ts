@@ -182,9 +182,10 @@ class WorkerSealer implements Sealer {
   }
 
   static start(url: URL, spec: SealerSpec): Promise<Sealer> {
-    // flags meant for the main script (e.g. --input-type with -e) would stop the worker from starting
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && a !== '-e' && a !== '--eval')
-    const worker = new Worker(url, { workerData: spec, execArgv })
+    // No flags: the main script's (-e, --input-type) would stop the worker from starting, and so
+    // would V8's (--max-old-space-size, as the unit and image run serve), which apply to every
+    // thread anyway.
+    const worker = new Worker(url, { workerData: spec, execArgv: [] })
     return new Promise((resolve, reject) => {
       const failed = (error: Error) => reject(error)
       worker.once('error', failed)

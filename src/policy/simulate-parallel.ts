@@ -35,9 +35,9 @@ export async function canSimulateInParallel(file: string): Promise<boolean> {
 
 function runWorker(input: SimulateWorkerInput): Promise<SimulateWorkerOutput> {
   return new Promise((resolve, reject) => {
-    // flags meant for the main script (e.g. --input-type with -e) would stop the worker from starting
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && a !== '-e' && a !== '--eval')
-    const worker = new Worker(WORKER, { workerData: input, execArgv })
+    // No flags: the main script's (-e, --input-type) would stop the worker from starting, and so
+    // would V8's (--max-old-space-size), which apply to every thread anyway.
+    const worker = new Worker(WORKER, { workerData: input, execArgv: [] })
     worker.once('message', (msg: { ok: true; out: SimulateWorkerOutput } | { ok: false; message: string }) => {
       if (msg.ok) resolve(msg.out)
       else reject(new Error(msg.message))
