@@ -51,5 +51,10 @@ results.collectorSustained = await benchCollector(file, {
   serveArgs: ['--max-backlog', String(64 * 1024 * 1024)],
   label: 'collector, sustained (the whole log, --max-backlog 64 MiB), live detection, heap flags as deployed',
 })
+results.collectorSustainedSealThread = await benchCollector(file, {
+  events: 600_000,
+  serveArgs: ['--max-backlog', String(64 * 1024 * 1024), '--seal-thread'],
+  label: 'collector, sustained, --seal-thread (store commits in a thread of their own)',
+})
 results.detect = await benchDetect(file)
 console.log('\n' + JSON.stringify(results, null, 2))

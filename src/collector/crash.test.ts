@@ -61,7 +61,9 @@ describe('collector durability', () => {
     for (let life = 0; life <= 4; life++) {
       const port = await freePort()
       const url = `http://127.0.0.1:${port}`
-      const child = spawn(process.execPath, [...DEPLOYED_NODE_FLAGS, CLI, 'serve', '--insecure', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+      // every other life commits in a thread of its own (serve --seal-thread): both sealers, and a switch between them over one WAL
+      const sealThread = life % 2 === 0 ? ['--seal-thread'] : []
+      const child = spawn(process.execPath, [...DEPLOYED_NODE_FLAGS, CLI, 'serve', '--insecure', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...sealThread], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stderr = ''
       child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
       // its log (alerts included) must be read: a full pipe would block the collector's output and its exit
