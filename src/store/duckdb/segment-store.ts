@@ -10,7 +10,7 @@
  * large JSON bodies compressed, which a DuckDB table does not.
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -256,6 +256,9 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   private async all<T>(sql: string, params: SqlParam[] = []): Promise<T[]> {
+    // one round trip instead of two (prepare, then run) when there is nothing to bind: in a
+    // collector each waits for an event loop busy with requests
+    if (params.length === 0) return (await this.conn.runAndReadAll(sql)).getRowObjectsJson() as T[]
     const prepared = await this.conn.prepare(sql)
     params.forEach((p, i) => {
       if (typeof p === 'number') prepared.bindDouble(i + 1, p)
@@ -331,7 +334,7 @@ export class DuckDbSegmentStore implements AuditStore {
    */
   private async appendClusterLinesNow(path: string): Promise<Array<{ cluster: string; result: AppendResult }>> {
     // a last line without its newline was never acknowledged: it is not read
-    const complete = await completeLineCount(path)
+    const complete = completeLineCount(path)
     if (complete === 0) return []
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE tagged AS
       SELECT rn AS idx, left(line, strpos(line, chr(9)) - 1) AS "cluster", substr(line, strpos(line, chr(9)) + 1) AS raw
@@ -422,7 +425,8 @@ export class DuckDbSegmentStore implements AuditStore {
     const [range] = await this.all<{ lo: string; hi: string }>(
       `SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(stage_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi FROM read_parquet(${sqlString(final)})`,
     )
-    const contentHash = await fileSha256(final)
+    // read at once: the segment was just written (a few MB, in the page cache)
+    const contentHash = fileSha256Sync(final)
     const link = nextLink(prev, compaction
       ? { kind: 'compact', replaces: compaction.replaces, segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash }
       : { kind: 'batch', segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash })
@@ -619,9 +623,13 @@ const MAX_CLUSTER_LINE_BYTES = 8 * 1024 * 1024
  * How many lines of the file end with a newline (a torn last line does not count). A file with a
  * bare CR is refused: DuckDB's line reader would split there, the caller's own reader does not.
  */
-async function completeLineCount(path: string): Promise<number> {
+/**
+ * Lines that end with a newline (the file's own bytes, at once: a WAL file of at most 12 MB in the
+ * page cache reads in milliseconds, while each asynchronous read would wait for the event loop).
+ */
+function completeLineCount(path: string): number {
   let lines = 0
-  await scanFile(path, (b) => {
+  scanFileSync(path, (b) => {
     if (b.includes(13)) throw new KubetrailError('KT_STORE_WRITE_FAILED', `${path} holds a carriage return: read it line by line instead`)
     for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++
   })
@@ -634,6 +642,22 @@ async function completeLineCount(path: string): Promise<number> {
  * thread) V8 collects those late: ~35 MB of them were waiting at any time, measured.
  */
 const spareScanBuffers: Buffer[] = []
+
+/** scanFile without waiting for the event loop between reads (for small files only). */
+function scanFileSync(path: string, onChunk: (chunk: Buffer) => void): void {
+  const buffer = spareScanBuffers.pop() ?? Buffer.allocUnsafe(1 << 20)
+  const fd = openSync(path, 'r')
+  try {
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, null)
+      if (bytesRead === 0) return
+      onChunk(buffer.subarray(0, bytesRead))
+    }
+  } finally {
+    closeSync(fd)
+    if (spareScanBuffers.length < 2) spareScanBuffers.push(buffer)
+  }
+}
 
 /** Calls `onChunk` with each piece of the file in order (the buffer is reused: copy what you keep). */
 async function scanFile(path: string, onChunk: (chunk: Buffer) => void): Promise<void> {
@@ -669,6 +693,12 @@ function retiredSeqs(links: readonly ChainLink[]): Set<number> {
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256')
   await scanFile(path, (chunk) => hash.update(chunk))
+  return hash.digest('hex')
+}
+
+function fileSha256Sync(path: string): string {
+  const hash = createHash('sha256')
+  scanFileSync(path, (chunk) => hash.update(chunk))
   return hash.digest('hex')
 }
 
