@@ -6,10 +6,10 @@
  * Why a thread: each commit is a dozen DuckDB statements, and each statement's completion waits
  * for the event loop. On the thread that answers the webhook that loop is busy parsing requests,
  * so under load the sealer sat idle half the time (measured: its DuckDB work took 0.5 of a core
- * while 0.6 of the machine's two cores went unused), and the store fell behind: in a thread of
- * its own it keeps up with 12.1–13.1k events/s against 8.6–10.4k. Why not always: a second V8
- * isolate and its allocations cost ~45 MB (RSS 330–345 MB against 286–297 MB under sustained
- * load, measured), over the collector's 300 MB budget.
+ * while 0.6 of the machine's two cores went unused), and the store fell behind. Fewer round
+ * trips per commit took most of that back; in a thread of its own the sealer still keeps up with
+ * more (11.8–12.7k events/s sustained against 9.3–11.6k, measured). Why not always: a second V8
+ * isolate costs ~25 MB (RSS 311–314 MB against 283–297 MB), over the collector's 300 MB budget.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
