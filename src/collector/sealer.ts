@@ -8,7 +8,7 @@
  * so under load the sealer sat idle half the time (measured: its DuckDB work took 0.5 of a core
  * while 0.6 of the machine's two cores went unused), and the store fell behind. Fewer round
  * trips per commit took most of that back; in a thread of its own the sealer still keeps up with
- * more (11.8–12.7k events/s sustained against 9.3–11.6k, measured). Why not always: a second V8
+ * more (11.8–14.2k events/s sustained against 9.3–11.6k, measured). Why not always: a second V8
  * isolate costs ~25 MB (RSS 311–314 MB against 283–297 MB), over the collector's 300 MB budget.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
