@@ -20,10 +20,7 @@ try {
 
 port.on('message', (message: { id: number } & SealOp) => {
   runSealOp(store, spec, message).then(
-    (value) => {
-      port.postMessage({ id: message.id, ok: true, value })
-      // closed: nothing more to do here; the collector ends the thread
-    },
+    (value) => port.postMessage({ id: message.id, ok: true, value }),
     (error: unknown) => port.postMessage({ id: message.id, ok: false, error: serializeError(error) }),
   )
 })

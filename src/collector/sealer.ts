@@ -11,12 +11,12 @@
  * more (11.8–14.2k events/s sustained against 9.3–11.6k, measured). Why not always: a second V8
  * isolate costs ~25 MB (RSS 311–314 MB against 283–297 MB), over the collector's 300 MB budget.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { KubetrailError } from '../core/errors.js'
-import { openStore, type AppendResult, type AuditStore, type OpenOptions } from '../store/index.js'
-import { readWalFileAsync } from './wal.js'
+import { openStore, type AuditStore, type ClusterResults, type OpenOptions } from '../store/index.js'
+import { readWalFileAsync, walFileNames } from './wal.js'
 
 /**
  * Events per store commit, by size: WAL files close at this size and the sealer commits at most
@@ -26,13 +26,17 @@ import { readWalFileAsync } from './wal.js'
  */
 export const SEAL_CHUNK_BYTES = 6 * 1024 * 1024
 
-export type SealResult = Array<{ cluster: string; result: AppendResult }>
+/** Segments merged away, and whether the compaction stopped early for waiting WAL files. */
+export interface CompactResult {
+  merged: number
+  yielded: boolean
+}
 
 export interface Sealer {
   /** Commits one closed WAL file (one batch per cluster in it). */
-  seal(path: string): Promise<SealResult>
+  seal(path: string): Promise<ClusterResults>
   /** Merges small segments, stopping between merges while WAL files wait. */
-  compact(): Promise<{ merged: number; yielded: boolean }>
+  compact(): Promise<CompactResult>
   close(): Promise<void>
 }
 
@@ -68,7 +72,7 @@ export function chunksOfBytes<T extends { json: string }>(events: readonly T[], 
  * from an older version over SEAL_CHUNK_BYTES) is read here and committed in chunks. A crash
  * between commits re-reads the file; the store skips what it already holds.
  */
-export async function sealWalFile(store: AuditStore, path: string): Promise<SealResult> {
+export async function sealWalFile(store: AuditStore, path: string): Promise<ClusterResults> {
   if (store.appendClusterLines && statSync(path).size <= SEAL_CHUNK_BYTES * 2) {
     try {
       return await store.appendClusterLines(path)
@@ -76,17 +80,17 @@ export async function sealWalFile(store: AuditStore, path: string): Promise<Seal
       // read it here instead (a real store failure fails there too, and is reported)
     }
   }
-  const out: SealResult = []
+  const out: ClusterResults = []
   for (const [cluster, events] of await readWalFileAsync(path)) {
     for (const chunk of chunksOfBytes(events, SEAL_CHUNK_BYTES)) out.push({ cluster, result: await store.append(chunk, cluster) })
   }
   return out
 }
 
-/** Closed WAL files wait for the sealer: every `.wal` file but the newest (the one being written). */
+/** Closed WAL files wait for the sealer: every WAL file but the newest (the one being written). */
 export function walFilesWaiting(walDir: string): boolean {
   try {
-    return readdirSync(walDir).filter((f) => /^\d+\.wal$/.test(f)).length > 1
+    return walFileNames(walDir).length > 1
   } catch {
     return false
   }
@@ -100,7 +104,7 @@ export async function runSealOp(store: AuditStore, spec: SealerSpec, op: SealOp)
     case 'compact': {
       let yielded = false
       const merged = await store.compact({ targetEvents: spec.compactTargetEvents, yieldNow: () => (yielded = walFilesWaiting(spec.walDir)) })
-      return { merged, yielded }
+      return { merged, yielded } satisfies CompactResult
     }
     case 'close':
       return store.close()
@@ -144,12 +148,12 @@ class InProcessSealer implements Sealer {
     return new InProcessSealer(await openStore(spec.dataDir, spec.store), spec)
   }
 
-  seal(path: string): Promise<SealResult> {
-    return runSealOp(this.store, this.spec, { op: 'seal', path }) as Promise<SealResult>
+  seal(path: string): Promise<ClusterResults> {
+    return runSealOp(this.store, this.spec, { op: 'seal', path }) as Promise<ClusterResults>
   }
 
-  compact(): Promise<{ merged: number; yielded: boolean }> {
-    return runSealOp(this.store, this.spec, { op: 'compact' }) as Promise<{ merged: number; yielded: boolean }>
+  compact(): Promise<CompactResult> {
+    return runSealOp(this.store, this.spec, { op: 'compact' }) as Promise<CompactResult>
   }
 
   async close(): Promise<void> {
@@ -212,11 +216,11 @@ class WorkerSealer implements Sealer {
     })
   }
 
-  seal(path: string): Promise<SealResult> {
+  seal(path: string): Promise<ClusterResults> {
     return this.call({ op: 'seal', path })
   }
 
-  compact(): Promise<{ merged: number; yielded: boolean }> {
+  compact(): Promise<CompactResult> {
     return this.call({ op: 'compact' })
   }
 

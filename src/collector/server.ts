@@ -93,9 +93,9 @@ export async function createServer(collector: Collector, options: ServerOptions)
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'POST') return
     // a sender the collector would refuse anyway is told so before its body is read and parsed
-    // (unauthenticated ones go on to their 401)
-    const refusal = authenticated(req) ? collector.refusal() : undefined
-    if (refusal) {
+    // (unauthenticated ones go on to their 401; accepted ones are authenticated once, in the route)
+    const refusal = collector.refusal()
+    if (refusal && authenticated(req)) {
       collector.metrics.requests.inc({ cluster: 'unknown', code: String(refusal.status) })
       return reply.code(refusal.status).header('Retry-After', String(refusal.retryAfterSeconds)).send({ error: 'busy', message: refusal.message })
     }

@@ -70,7 +70,7 @@ export class WriteAheadLog {
   }
 
   private files(): string[] {
-    return readdirSync(this.dir).filter((f) => /^\d+\.wal$/.test(f)).sort()
+    return walFileNames(this.dir)
   }
 
   /** Opens the next file and makes it the active one; on failure nothing changes (the old file stays active). */
@@ -190,6 +190,11 @@ export class WriteAheadLog {
       if (this.activeEvents === 0) rmSync(this.activePath, { force: true })
     })
   }
+}
+
+/** The WAL files in `dir`, oldest first (the last one is being written while a WAL is open). */
+export function walFileNames(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /^\d+\.wal$/.test(f)).sort()
 }
 
 /** readWalFile without blocking the event loop on the read. */

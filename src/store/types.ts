@@ -131,7 +131,7 @@ export interface AuditStore {
    * batch per cluster, read by the store itself; a last line without its newline is not read.
    * Optional: without it the collector reads the file and calls `append`.
    */
-  appendClusterLines?(path: string): Promise<Array<{ cluster: string; result: AppendResult }>>
+  appendClusterLines?(path: string): Promise<ClusterResults>
   /** Merges runs of small committed batches into larger segments (writers only); returns how many segments went away. */
   compact(options?: CompactOptions): Promise<number>
   query(q: EventQuery): AsyncIterable<StoredEvent>
@@ -154,3 +154,6 @@ export interface CompactOptions {
   /** Asked between merges, when more remain: true ends the compaction there (a collector with WAL files waiting). */
   yieldNow?: () => boolean
 }
+
+/** What a file of several clusters' events stored: one batch (and result) per cluster. */
+export type ClusterResults = Array<{ cluster: string; result: AppendResult }>

@@ -47,6 +47,13 @@ runStoreSuite('duckdb segments', {
   },
 })
 
+/** The chain still verifies; then the store is closed and its directory removed. */
+async function expectVerifiedThenRemove(store: DuckDbSegmentStore, dir: string): Promise<void> {
+  expect((await store.verify()).ok).toBe(true)
+  await store.close()
+  rmSync(dir, { recursive: true, force: true })
+}
+
 describe('compaction under a memory limit', () => {
   it('merges many collector-sized segments without running out of memory, and answers the same', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'kubetrail-compact-')), 'gen.ndjson')
@@ -64,9 +71,7 @@ describe('compaction under a memory limit', () => {
     expect(stats.batches).toBeGreaterThan(1) // bounded: not one sort of everything
     expect(stats.events).toBe(60000)
     expect(await store.top('resource', {}, 50)).toEqual(before)
-    expect((await store.verify()).ok).toBe(true)
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
+    await expectVerifiedThenRemove(store, dir)
   })
 })
 
@@ -89,9 +94,7 @@ describe('compaction that yields', () => {
     expect(await store.compact({ targetEvents: target, yieldNow: () => false })).toBe(3)
     expect((await store.stats()).batches).toBe(4)
     expect(await store.count({})).toBe(events.length)
-    expect((await store.verify()).ok).toBe(true)
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
+    await expectVerifiedThenRemove(store, dir)
   })
 })
 

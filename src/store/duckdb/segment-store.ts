@@ -10,8 +10,7 @@
  * large JSON bodies compressed, which a DuckDB table does not.
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { chmodSync, closeSync, createReadStream, existsSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
@@ -22,7 +21,7 @@ import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AppendResult, AuditStore, ChainLink, CompactOptions, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
+import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
 import { buildWhere, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 
@@ -314,7 +313,7 @@ export class DuckDbSegmentStore implements AuditStore {
     }
   }
 
-  appendClusterLines(path: string): Promise<Array<{ cluster: string; result: AppendResult }>> {
+  appendClusterLines(path: string): Promise<ClusterResults> {
     return this.exclusive(async () => {
       try {
         return await this.appendClusterLinesNow(path)
@@ -332,7 +331,7 @@ export class DuckDbSegmentStore implements AuditStore {
    * numbers), so no event passes through JavaScript: in a collector, the thread that answers
    * the webhook does not also copy every event into the store.
    */
-  private async appendClusterLinesNow(path: string): Promise<Array<{ cluster: string; result: AppendResult }>> {
+  private async appendClusterLinesNow(path: string): Promise<ClusterResults> {
     // a last line without its newline was never acknowledged: it is not read
     const complete = completeLineCount(path)
     if (complete === 0) return []
@@ -341,7 +340,7 @@ export class DuckDbSegmentStore implements AuditStore {
       FROM (SELECT row_number() OVER () AS rn, line FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = '\u0001', quote = '', escape = '',
         header = false, auto_detect = false, compression = 'none', max_line_size = ${MAX_CLUSTER_LINE_BYTES}, buffer_size = ${4 * MAX_CLUSTER_LINE_BYTES}))
       WHERE rn <= ${complete} AND strpos(line, chr(9)) > 1`)
-    const out: Array<{ cluster: string; result: AppendResult }> = []
+    const out: ClusterResults = []
     for (const { cluster } of await this.all<{ cluster: string }>('SELECT DISTINCT "cluster" FROM tagged ORDER BY 1')) {
       const source = `(SELECT idx, raw FROM tagged WHERE "cluster" = ${sqlString(cluster)})`
       const result = await this.commitIncoming(source, cluster, async (idx) => {
@@ -623,10 +622,6 @@ const MAX_CLUSTER_LINE_BYTES = 8 * 1024 * 1024
  * How many lines of the file end with a newline (a torn last line does not count). A file with a
  * bare CR is refused: DuckDB's line reader would split there, the caller's own reader does not.
  */
-/**
- * Lines that end with a newline (the file's own bytes, at once: a WAL file of at most 12 MB in the
- * page cache reads in milliseconds, while each asynchronous read would wait for the event loop).
- */
 function completeLineCount(path: string): number {
   let lines = 0
   scanFileSync(path, (b) => {
@@ -637,41 +632,22 @@ function completeLineCount(path: string): number {
 }
 
 /**
- * Buffers for scanning whole files (counting lines, hashing), reused: a stream allocates a new
- * 64 kB buffer per chunk, and in a process whose heap holds little (the collector's sealer
- * thread) V8 collects those late: ~35 MB of them were waiting at any time, measured.
+ * One buffer for the commit path's whole-file scans (counting a WAL file's lines, hashing a new
+ * segment): a stream allocates a new 64 kB buffer per chunk, which V8 collected late in the
+ * collector's sealer thread (~35 MB waiting, measured). The scans are synchronous (files of a few
+ * MB in the page cache: each asynchronous read would wait for the collector's busy event loop),
+ * so they never overlap.
  */
-const spareScanBuffers: Buffer[] = []
-
-/** scanFile without waiting for the event loop between reads (for small files only). */
-function scanFileSync(path: string, onChunk: (chunk: Buffer) => void): void {
-  const buffer = spareScanBuffers.pop() ?? Buffer.allocUnsafe(1 << 20)
-  const fd = openSync(path, 'r')
-  try {
-    for (;;) {
-      const bytesRead = readSync(fd, buffer, 0, buffer.length, null)
-      if (bytesRead === 0) return
-      onChunk(buffer.subarray(0, bytesRead))
-    }
-  } finally {
-    closeSync(fd)
-    if (spareScanBuffers.length < 2) spareScanBuffers.push(buffer)
-  }
-}
+let scanBuffer: Buffer | undefined
 
 /** Calls `onChunk` with each piece of the file in order (the buffer is reused: copy what you keep). */
-async function scanFile(path: string, onChunk: (chunk: Buffer) => void): Promise<void> {
-  const buffer = spareScanBuffers.pop() ?? Buffer.allocUnsafe(1 << 20)
-  const handle = await open(path, 'r')
+function scanFileSync(path: string, onChunk: (chunk: Buffer) => void): void {
+  scanBuffer ??= Buffer.allocUnsafe(1 << 20)
+  const fd = openSync(path, 'r')
   try {
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null)
-      if (bytesRead === 0) return
-      onChunk(buffer.subarray(0, bytesRead))
-    }
+    for (let n = readSync(fd, scanBuffer); n > 0; n = readSync(fd, scanBuffer)) onChunk(scanBuffer.subarray(0, n))
   } finally {
-    await handle.close()
-    if (spareScanBuffers.length < 2) spareScanBuffers.push(buffer)
+    closeSync(fd)
   }
 }
 
@@ -689,13 +665,14 @@ function retiredSeqs(links: readonly ChainLink[]): Set<number> {
 }
 
 
-/** SHA-256 of a file's bytes, streamed (segments can be large). */
+/** SHA-256 of a file's bytes, streamed (`verify`: segments can be large, and a serve answering it goes on receiving). */
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256')
-  await scanFile(path, (chunk) => hash.update(chunk))
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
   return hash.digest('hex')
 }
 
+/** SHA-256 of a segment just written (a few MB in the page cache), read at once. */
 function fileSha256Sync(path: string): string {
   const hash = createHash('sha256')
   scanFileSync(path, (chunk) => hash.update(chunk))
