@@ -6,6 +6,10 @@ import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
 import { Redactor, REDACTED_PREFIX } from '../ingest/index.js'
 import { compilePolicy, parsePolicyObject } from '../policy/index.js'
+import { jsonOfStoreLine } from '../store/index.js'
+
+/** The JSON of each accepted event (the pipeline hands the WAL store lines: columns, then the JSON). */
+const jsonOf = (r: { accepted: string[] }) => r.accepted.map(jsonOfStoreLine)
 
 const FULL = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 const WEBHOOK_BODY = requireShared(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body'))
@@ -19,7 +23,7 @@ describe('decodeBody', () => {
     expect(r.rejected).toEqual([])
     expect(r.accepted).toHaveLength(400)
     // stored like the log backend's lines
-    for (const json of r.accepted) expect(json.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true)
+    for (const json of jsonOf(r)) expect(json.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true)
   })
 
   it('reads one Event and NDJSON; a bad line is reported by number and costs nothing else', () => {
@@ -33,16 +37,36 @@ describe('decodeBody', () => {
     expect(r.rejected[1]!.reason).toMatch(/missing field/)
   })
 
-  it('never lets a raw line break into an accepted event (WAL lines are read by a line reader)', () => {
+  it('never lets a raw line break into an accepted event, nor a tab into its JSON (WAL lines are read by a line reader; the JSON is a store line\'s last field)', () => {
     const line = readFileSync(FULL, 'utf8').split('\n')[0]!
-    // CR and LF are JSON whitespace between tokens; items written that way are serialized again
-    for (const sep of ['\r', '\n', '\r\n']) {
+    // CR, LF and tab are JSON whitespace between tokens; items written that way are serialized again
+    for (const sep of ['\r', '\n', '\r\n', '\t']) {
       const item = line.replace('"level":', `${sep}"level":`)
       const r = processEvents(decodeBody(`{"kind":"EventList","items":[${item}, ${line}]}`), {})
       expect(r.accepted).toHaveLength(2)
       for (const text of r.accepted) expect(text).not.toMatch(/[\r\n]/)
-      expect(JSON.parse(r.accepted[0]!)).toEqual(JSON.parse(line))
+      for (const json of jsonOf(r)) expect(json).not.toContain('\t')
+      expect(JSON.parse(jsonOf(r)[0]!)).toEqual(JSON.parse(line))
     }
+  })
+
+  it('refuses, with a reason, an event the store could not keep: a time it cannot read, a lone surrogate', () => {
+    const line = readFileSync(FULL, 'utf8').split('\n')[0]!
+    const event = JSON.parse(line) as Record<string, unknown>
+    const bad = [
+      { ...event, auditID: 'a', requestReceivedTimestamp: '2024-1-01T00:00:00Z' },
+      { ...event, auditID: 'b', stageTimestamp: '2023-02-29T00:00:00.000000Z' },
+      { ...event, auditID: 'c', stageTimestamp: '2024-06-01T00:00:00.1234567Z' },
+      { ...event, auditID: 'd', userAgent: 'kubectl \ud800' },
+    ]
+    // an escaped pair is one character, and a literal backslash before "ud800" no escape at all
+    const good = [{ ...event, auditID: 'e', userAgent: 'kubectl \ud83d\ude00' }, { ...event, auditID: 'f', userAgent: 'kubectl \\ud800' }]
+    const r = processEvents(decodeBody([...bad, ...good].map((e) => JSON.stringify(e)).join('\n')), {})
+    expect(r.rejected.map((x) => x.at)).toEqual(['line 1', 'line 2', 'line 3', 'line 4'])
+    expect(r.rejected[0]!.reason).toMatch(/^requestReceivedTimestamp: not an RFC 3339 time/)
+    expect(r.rejected[1]!.reason).toMatch(/^stageTimestamp: not an RFC 3339 time/)
+    expect(r.rejected[3]!.reason).toMatch(/lone UTF-16 surrogate/)
+    expect(r.events.map((e) => e.auditID)).toEqual(['e', 'f'])
   })
 
   it('refuses bodies with nothing usable, with a reason', () => {
@@ -123,7 +147,7 @@ describe('kubetrail-side policy', () => {
     )
     const items = decodeBody(readFileSync(FULL, 'utf8'))
     const r = processEvents(items, { policy })
-    const kept = r.accepted.map((j) => JSON.parse(j) as { stage: string; user: { username?: string }; objectRef?: { resource?: string }; requestObject?: unknown; responseObject?: unknown; level: string })
+    const kept = jsonOf(r).map((j) => JSON.parse(j) as { stage: string; user: { username?: string }; objectRef?: { resource?: string }; requestObject?: unknown; responseObject?: unknown; level: string })
     expect(r.dropped).toBeGreaterThan(0)
     expect(kept.length + r.dropped).toBe(items.length)
     expect(kept.some((e) => e.stage === 'RequestReceived')).toBe(false)
@@ -159,7 +183,7 @@ describe('itemSpans', () => {
     const items = decodeBody(body)
     const r = processEvents(items, {})
     const parsed = JSON.parse(body) as { items: unknown[] }
-    r.accepted.forEach((json, i) => {
+    jsonOf(r).forEach((json, i) => {
       expect(json.startsWith('{"kind":"Event","apiVersion":"audit.k8s.io/v1",')).toBe(true)
       expect(body).toContain(json.slice('{"kind":"Event","apiVersion":"audit.k8s.io/v1",'.length))
       expect(JSON.parse(json)).toEqual({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...(parsed.items[i] as object) })

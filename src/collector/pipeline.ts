@@ -11,6 +11,7 @@ import { attributesFromEvent, replayEvent, replayVerdict, type PolicyEvaluator }
 import { KubetrailError } from '../core/errors.js'
 import { isJsonObject } from '../core/json.js'
 import type { Redactor } from '../ingest/index.js'
+import { storeLine } from '../store/index.js'
 import { itemSpans } from './item-spans.js'
 
 export interface PipelineOptions {
@@ -27,7 +28,7 @@ export interface Rejected {
 }
 
 export interface PipelineResult {
-  /** Events to store, serialized. */
+  /** Events to store, as store lines (src/store): their stored columns, then their JSON. */
   accepted: string[]
   /** The same events, parsed (after redaction), for live detection. */
   events: AuditEvent[]
@@ -121,7 +122,12 @@ export function processEvents(items: readonly DecodedItem[], options: PipelineOp
       result.redactedValues += n
       changed ||= n > 0
     }
-    result.accepted.push(changed || item.text === undefined ? serialize(event) : asReceived(event, item.text))
+    const json = changed || item.text === undefined ? serialize(event) : asReceived(event, item.text)
+    if (hasLoneSurrogate(json, event)) {
+      result.rejected.push({ at: item.at, reason: 'a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair): not Unicode text, and not storable' })
+      continue
+    }
+    result.accepted.push(storeLine(event, json))
     result.events.push(event)
     if (result.newestStageTime === undefined || event.stageTimestamp > result.newestStageTime) result.newestStageTime = event.stageTimestamp
   }
@@ -130,13 +136,31 @@ export function processEvents(items: readonly DecodedItem[], options: PipelineOp
 
 const EVENT_PREFIX = `{"kind":"Event","apiVersion":"${API_VERSION}",`
 
-/** The text as received (a WAL line: no raw line break), with kind/apiVersion in front when it had none. */
+/** The text as received (the end of a WAL line: no raw line break or tab), with kind/apiVersion in front when it had none. */
 function asReceived(event: AuditEvent, text: string): string {
-  // a WAL line holds no line break: not even a bare CR, which the store's line reader would split on
-  if (text.includes('\n') || text.includes('\r')) return serialize(event)
+  // a WAL line holds no line break, not even a bare CR, which the store's line reader would split
+  // on; and a store line's JSON, its last field, no tab (JSON.stringify writes neither)
+  if (text.includes('\n') || text.includes('\r') || text.includes('\t')) return serialize(event)
   if (text.startsWith(EVENT_PREFIX)) return text
   if (event.kind === undefined && event.apiVersion === undefined && text.startsWith('{"')) return EVENT_PREFIX + text.slice(1)
   return serialize(event)
+}
+
+/**
+ * JSON.parse accepts an escaped half of a surrogate pair on its own; the store's JSON reader
+ * (yyjson) refuses the event, so the collector must not acknowledge it. The apiserver never
+ * writes one (Go replaces invalid text with U+FFFD). The text is scanned first: cheap, and it
+ * almost never finds an escape to look at.
+ */
+function hasLoneSurrogate(json: string, event: AuditEvent): boolean {
+  return /\\u[dD][89a-fA-F]/.test(json) && !allStringsWellFormed(event)
+}
+
+function allStringsWellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed()
+  if (Array.isArray(value)) return value.every(allStringsWellFormed)
+  if (isJsonObject(value)) return Object.entries(value).every(([k, v]) => k.isWellFormed() && allStringsWellFormed(v))
+  return true
 }
 
 /** EventList items carry no kind/apiVersion; stored events read like the log backend's lines. */

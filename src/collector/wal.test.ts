@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -43,5 +43,30 @@ describe('WAL files close at their limits', () => {
     expect(files).toEqual(['000000000001.wal', '000000000002.wal'])
     const closed = readWalFile(join(dir, files[0]!)).get('c') ?? []
     expect(closed.map((e) => JSON.parse(e.json).auditID)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `e-${i}`))
+  })
+
+  it('never offers the sealer a file a rotation is still opening (it was sealed empty and deleted, and the events then written to it lost)', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'kubetrail-wal-')), 'wal')
+    const wal = await WriteAheadLog.open(dir)
+    await wal.append('c', [event(0)])
+    // the window, made to stay open: the next file exists while the active one is still the first
+    writeFileSync(join(dir, '000000000002.wal'), '', { mode: 0o600 })
+    expect(wal.pendingFiles()).toEqual([])
+    rmSync(join(dir, '000000000002.wal'))
+    // and in real rotations, watched from the event loop while they run
+    const listed = new Set<string>()
+    for (let i = 1; i <= 20; i++) {
+      await wal.append('c', [event(i)])
+      let done = false
+      const rotation = wal.rotate().then(() => (done = true))
+      while (!done) {
+        for (const p of wal.pendingFiles()) listed.add(p)
+        await new Promise((r) => setImmediate(r))
+      }
+      await rotation
+    }
+    for (const p of wal.pendingFiles()) listed.add(p)
+    expect(listed.size).toBe(20)
+    for (const p of listed) expect((readWalFile(p).get('c') ?? []).length, p).toBe(p.endsWith('000000000001.wal') ? 2 : 1)
   })
 })

@@ -5,18 +5,21 @@
  * acknowledged event either in a WAL file (sealed again on the next start; the store drops what
  * it already holds) or in the store.
  *
- * One line per event: `<cluster>\t<event JSON>\n`. Cluster names cannot contain a tab and JSON
- * text cannot contain a raw newline, so the format needs no escaping. A line without its
- * newline was being written when the process died: it was never acknowledged and is skipped.
+ * One line per event: `<cluster>\t<store line>\n`, the store line being the event's stored
+ * columns and then its JSON (src/store; files from older versions hold `<cluster>\t<event
+ * JSON>\n`). Cluster names cannot contain a tab, and neither part a raw newline, so the format
+ * needs no escaping. A line without its newline was being written when the process died: it was
+ * never acknowledged and is skipped.
  *
  * Concurrent appends share one write and one fdatasync (group commit): the throughput of many
  * small webhook batches does not depend on the disk's sync latency per batch.
  */
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { open, readFile, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { RawEvent } from '../ingest/index.js'
 import { fsyncPath } from '../core/durable.js'
+import { jsonOfStoreLine } from '../store/index.js'
 
 /** When the active file is closed for the sealer, whatever the load. */
 export interface WalFileLimits {
@@ -86,12 +89,12 @@ export class WriteAheadLog {
     this.activeSince = Date.now()
   }
 
-  /** Resolves once the events are on disk (fdatasync); rejects (and leaves nothing) on failure. */
-  append(cluster: string, eventsJson: readonly string[]): Promise<void> {
-    if (eventsJson.length === 0) return Promise.resolve()
-    const data = Buffer.from(eventsJson.map((e) => `${cluster}\t${e}\n`).join(''))
+  /** Resolves once the events (store lines) are on disk (fdatasync); rejects (and leaves nothing) on failure. */
+  append(cluster: string, storeLines: readonly string[]): Promise<void> {
+    if (storeLines.length === 0) return Promise.resolve()
+    const data = Buffer.from(storeLines.map((e) => `${cluster}\t${e}\n`).join(''))
     return new Promise((resolve, reject) => {
-      this.queue.push({ data, events: eventsJson.length, resolve, reject })
+      this.queue.push({ data, events: storeLines.length, resolve, reject })
       if (!this.drainScheduled) {
         this.drainScheduled = true
         void this.onLane(() => this.drain())
@@ -147,9 +150,15 @@ export class WriteAheadLog {
     return { events: this.activeEvents, bytes: this.activeBytes, ageMs: this.activeEvents === 0 ? 0 : Date.now() - this.activeSince }
   }
 
-  /** Closed files awaiting the sealer, oldest first. */
+  /**
+   * Closed files awaiting the sealer, oldest first: those older than the active file. A newer
+   * one is being opened by a rotation (it exists before it becomes the active file): listed as
+   * pending, the sealer found it empty and deleted it, and the acknowledged events then written
+   * to it were lost.
+   */
   pendingFiles(): string[] {
-    return this.files().map((f) => join(this.dir, f)).filter((p) => p !== this.activePath)
+    const active = basename(this.activePath)
+    return this.files().filter((f) => f < active).map((f) => join(this.dir, f))
   }
 
   /** Bytes acknowledged but not yet in the store: closed files and the active one. */
@@ -220,7 +229,7 @@ function walEvents(path: string, text: string): Map<string, RawEvent[]> {
       const cluster = text.slice(start, tab)
       let list = byCluster.get(cluster)
       if (!list) byCluster.set(cluster, (list = []))
-      list.push({ json: text.slice(tab + 1, end), file: path, line })
+      list.push({ json: jsonOfStoreLine(text.slice(tab + 1, end)), file: path, line })
     }
     start = end + 1
   }

@@ -46,6 +46,7 @@ export function describeProblem(value: unknown, p: FieldProblem): string {
   if (p.message === 'Expected required property') return `missing field ${p.field}`
   if (/'StringMap'/.test(p.message)) return `${p.field}: must map names to strings (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   if (/StringListMap/.test(p.message)) return `${p.field}: must map names to lists of strings (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
+  if (/'audit-time'/.test(p.message)) return `${p.field}: not an RFC 3339 time in UTC, YYYY-MM-DDTHH:MM:SS[.ffffff]Z (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   if (p.field === 'level') return `level: must be one of ${LEVELS.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   if (p.field === 'stage') return `stage: must be one of ${STAGES.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
   return `${p.field}: ${p.message.toLowerCase()} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`

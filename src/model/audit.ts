@@ -6,7 +6,8 @@
  * Field names, optionality and order follow k8s.io/apiserver `pkg/apis/audit/v1/types.go`.
  * @see https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/
  */
-import { Kind, Type, TypeRegistry, type Static } from '@sinclair/typebox'
+import { FormatRegistry, Kind, Type, TypeRegistry, type Static } from '@sinclair/typebox'
+import { isAuditTime } from './audit-time.js'
 
 export const API_GROUP = 'audit.k8s.io'
 export const API_VERSION = 'audit.k8s.io/v1'
@@ -50,6 +51,11 @@ TypeRegistry.Set('StringMap', (_schema, value) => isMapOf(value, isString))
 TypeRegistry.Set('StringListMap', (_schema, value) => isMapOf(value, isStringList))
 const StringMap = Type.Unsafe<Record<string, string>>({ [Kind]: 'StringMap', type: 'object', additionalProperties: { type: 'string' } })
 const StringListMap = Type.Unsafe<Record<string, string[]>>({ [Kind]: 'StringListMap', type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } })
+
+// What the store can keep (src/model/audit-time.ts): checked here so the collector refuses, with
+// a reason, an event it could not store, instead of acknowledging it.
+FormatRegistry.Set('audit-time', isAuditTime)
+const AuditTime = Type.String({ format: 'audit-time' })
 
 export const UserInfoSchema = Type.Object(
   {
@@ -114,8 +120,8 @@ export const EventSchema = Type.Object(
     responseStatus: Type.Optional(ResponseStatusSchema),
     requestObject: Type.Optional(Type.Unknown()),
     responseObject: Type.Optional(Type.Unknown()),
-    requestReceivedTimestamp: Type.String(),
-    stageTimestamp: Type.String(),
+    requestReceivedTimestamp: AuditTime,
+    stageTimestamp: AuditTime,
     annotations: Type.Optional(StringMap),
   },
   { additionalProperties: true },

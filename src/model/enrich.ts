@@ -4,6 +4,8 @@
  * in SQL (`user_kind`, `source_external`); a test holds them equal on real events.
  */
 import { BlockList, isIP } from 'node:net'
+import { isJsonObject, type JsonObject } from '../core/json.js'
+import type { AuditEvent } from './audit.js'
 
 export const USER_KINDS = ['human', 'serviceaccount', 'node', 'system', 'anonymous', 'unauthenticated'] as const
 export type UserKind = (typeof USER_KINDS)[number]
@@ -56,4 +58,38 @@ export const POD_SPEC_RESOURCES: ReadonlyArray<{ apiGroup: string; resource: str
 /** The request is on the object itself (no subresource) of one of POD_SPEC_RESOURCES. */
 export function carriesPodSpec(ref: { resource?: string; apiGroup?: string; subresource?: string } | undefined): boolean {
   return !ref?.subresource && POD_SPEC_RESOURCES.some((r) => r.resource === ref?.resource && r.apiGroup === (ref?.apiGroup ?? ''))
+}
+
+type Obj = JsonObject
+
+/** The pod spec inside a Pod, a workload's template, or a CronJob's job template. */
+function podSpecOf(body: unknown): Obj | undefined {
+  if (!isJsonObject(body)) return undefined
+  const spec = body['spec']
+  if (!isJsonObject(spec)) return undefined
+  if (body['kind'] === 'Pod') return spec
+  const template = isJsonObject(spec['template']) ? spec['template'] : isJsonObject(spec['jobTemplate']) && isJsonObject((spec['jobTemplate'] as Obj)['spec']) ? (((spec['jobTemplate'] as Obj)['spec'] as Obj)['template'] as Obj | undefined) : undefined
+  return isJsonObject(template) && isJsonObject(template['spec']) ? (template['spec'] as Obj) : undefined
+}
+
+/** Privileged, host namespaces or hostPath in any container, init container or ephemeral container. */
+export function privilegedReasons(body: unknown): string[] {
+  const spec = podSpecOf(body)
+  if (!spec) return []
+  const reasons: string[] = []
+  for (const ns of ['hostNetwork', 'hostPID', 'hostIPC']) if (spec[ns] === true) reasons.push(ns)
+  for (const list of ['containers', 'initContainers', 'ephemeralContainers']) {
+    const containers = spec[list]
+    if (!Array.isArray(containers)) continue
+    for (const c of containers) if (isJsonObject(c) && isJsonObject(c['securityContext']) && (c['securityContext'] as Obj)['privileged'] === true) reasons.push(`privileged ${list === 'containers' ? 'container' : list.slice(0, -1)} ${String(c['name'] ?? '')}`.trim())
+  }
+  const volumes = spec['volumes']
+  if (Array.isArray(volumes)) for (const v of volumes) if (isJsonObject(v) && isJsonObject(v['hostPath'])) reasons.push(`hostPath ${String((v['hostPath'] as Obj)['path'] ?? '')}`)
+  return reasons
+}
+
+/** A TokenReview answered "not authenticated" (Go omits `authenticated: false`; `error` says why). Needs RequestResponse-level events. */
+export function tokenReviewFailed(e: AuditEvent): boolean {
+  const resp = e.responseObject
+  return e.verb === 'create' && isJsonObject(resp) && isJsonObject(resp['status']) && (resp['status'] as Obj)['authenticated'] !== true
 }

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import { openStore, type AuditStore } from '../store/index.js'
 import { rawEvents } from '../store/store.suite.js'
-import { findPreset, privilegedReasons, QUERY_PRESETS } from './presets.js'
+import { findPreset, privilegedReasons, QUERY_PRESETS } from './index.js'
 import { isExternalIP } from '../model/index.js'
 
 const LOG = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))

@@ -10,6 +10,7 @@ export type * from './types.js'
 export type { OpenOptions } from './duckdb/segment-store.js'
 export { TOP_FIELDS } from './types.js'
 export { DEFAULT_DATA_DIR, resolveDataDir, StoreBusyError } from './data-dir.js'
+export { jsonOfStoreLine, storeLine } from './duckdb/store-line.js'
 
 // The DuckDB native library is loaded only by commands that open a store: the policy commands
 // (and --help) start without it.

@@ -3,7 +3,7 @@
  * event parsed once by json_transform, `raw` its text), with the checks that reject a malformed
  * event. The enrichment columns restate functions of src/model and src/query; tests hold them equal.
  */
-import { POD_SPEC_RESOURCES } from '../../model/index.js'
+import { AUDIT_TIME_PATTERN, POD_SPEC_RESOURCES } from '../../model/index.js'
 import { PRIVATE_IPV4_PREFIX } from './query-sql.js'
 
 /** A SQL string literal. */
@@ -11,8 +11,9 @@ export function sqlString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`
 }
 
+/** An audit time (`auditTimeMicros` in src/model, under the same pattern: strptime alone accepts `2024-1-1T0:0:0Z`). */
 export const TS = (expr: string) =>
-  `coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ'))`
+  `CASE WHEN regexp_full_match(${expr}, '${AUDIT_TIME_PATTERN}') THEN coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ')) END`
 
 /** Who made the request (the collector's enrichment; `userKind` in src/model is the same rule). */
 const USER_KIND_SQL = `CASE
@@ -23,14 +24,46 @@ const USER_KIND_SQL = `CASE
   WHEN starts_with(t.user.username, 'system:') THEN 'system'
   ELSE 'human' END`
 
-/** An address outside private, loopback, link-local, CGNAT and unspecified ranges (`isExternalIP` in src/model). */
+/** Node's own IPv6 text check (lib/internal/net.js, which `isIP` uses), zone index included, for RE2. */
+const NODE_IPV6 = (() => {
+  const v4Seg = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])'
+  const v4Str = `(?:${v4Seg}\\.){3}${v4Seg}`
+  const v6Seg = '(?:[0-9a-fA-F]{1,4})'
+  return '(?:' +
+    `(?:${v6Seg}:){7}(?:${v6Seg}|:)|` +
+    `(?:${v6Seg}:){6}(?:${v4Str}|:${v6Seg}|:)|` +
+    `(?:${v6Seg}:){5}(?::${v4Str}|(?::${v6Seg}){1,2}|:)|` +
+    `(?:${v6Seg}:){4}(?:(?::${v6Seg}){0,1}:${v4Str}|(?::${v6Seg}){1,3}|:)|` +
+    `(?:${v6Seg}:){3}(?:(?::${v6Seg}){0,2}:${v4Str}|(?::${v6Seg}){1,4}|:)|` +
+    `(?:${v6Seg}:){2}(?:(?::${v6Seg}){0,3}:${v4Str}|(?::${v6Seg}){1,5}|:)|` +
+    `(?:${v6Seg}:){1}(?:(?::${v6Seg}){0,4}:${v4Str}|(?::${v6Seg}){1,6}|:)|` +
+    `(?::(?:(?::${v6Seg}){0,5}:${v4Str}|(?::${v6Seg}){1,7}|:))` +
+    ')(?:%[0-9a-zA-Z-.:]{1,})?'
+})()
+
+const IPV4 = '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+
+/**
+ * An address outside private, loopback, link-local, CGNAT and unspecified ranges: `isExternalIP`
+ * in src/model, which asks Node's BlockList. Over IPv6 text that means reading it as BlockList
+ * does: the zone index ignored, an IPv4-mapped address (`::ffff:a.b.c.d`, in any spelling of
+ * its zero groups, dotted or in hex) judged as IPv4, `::` and `::1` in any spelling. A property
+ * test holds the two equal.
+ */
 const EXTERNAL_IP_SQL = (ip: string) => {
-  const v4 = `regexp_extract(lower(${ip}), '^(::ffff:)?([0-9]{1,3}(\\.[0-9]{1,3}){3})$', 2)`
-  const private4 = `regexp_matches(${v4}, '${PRIVATE_IPV4_PREFIX}')`
-  const valid4 = `regexp_matches(${v4}, '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$')`
-  const v6 = `(contains(${ip}, ':') AND regexp_matches(lower(${ip}), '^[0-9a-f:.]+$'))`
-  const private6 = `(lower(${ip}) IN ('::1', '::') OR regexp_matches(lower(${ip}), '^f[cd][0-9a-f]{0,2}:|^fe[89ab][0-9a-f]:'))`
-  return `(CASE WHEN ${v4} <> '' THEN ${valid4} AND NOT ${private4} ELSE ${v6} AND NOT ${private6} END)`
+  const bare = `lower(regexp_replace(${ip}, '%.*$', ''))`
+  const dotted = `regexp_extract(${bare}, '^[0:]*:ffff:(${IPV4})$', 1)`
+  const hex = `regexp_extract(${bare}, '^[0:]*:ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}$', 1)`
+  const privateV4 = (v4: string) => `regexp_matches(${v4}, '${PRIVATE_IPV4_PREFIX}')`
+  // the first two octets of a mapped address written in hex: all the IPv4 ranges need
+  const hexAsDotted = `(CAST(('0x' || ${hex}) AS INTEGER) // 256)::VARCHAR || '.' || (CAST(('0x' || ${hex}) AS INTEGER) % 256)::VARCHAR || '.0.0'`
+  const private6 = `(regexp_full_match(${bare}, '[0:.]*') OR regexp_full_match(${bare}, '[0:]*:(0{0,3}1|0\\.0\\.0\\.1)')
+    OR regexp_matches(${bare}, '^f[cd][0-9a-f]{2}:|^fe[89ab][0-9a-f]:'))`
+  return `(CASE WHEN regexp_full_match(${ip}, '${IPV4}') THEN NOT ${privateV4(ip)}
+    WHEN NOT regexp_full_match(${ip}, '${NODE_IPV6}') THEN false
+    WHEN ${dotted} <> '' THEN NOT ${privateV4(dotted)}
+    WHEN ${hex} <> '' THEN NOT ${privateV4(hexAsDotted)}
+    ELSE NOT ${private6} END)`
 }
 
 /** `carriesPodSpec` in src/model, over the parsed event `t`. */

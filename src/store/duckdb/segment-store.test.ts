@@ -182,8 +182,18 @@ describe('enrichment columns', () => {
         fc.ipV4(),
         fc.ipV6(),
         fc.constantFrom('::1', '::', 'fd00::1', 'fe80::1', 'febf::1', 'fec0::1', '2001:db8::1', '::ffff:10.0.0.1', '::ffff:8.8.8.8', 'not-an-ip', '999.1.1.1'),
+        // other spellings BlockList reads as the same address: zero groups, IPv4-mapped in hex, zone indexes, case
+        fc.constantFrom('0:0:0:0:0:0:0:1', '::0001', '::0.0.0.1', '::0:0:0:0.0.0.0', '0::', 'fc::1', 'fc00::1%1', 'fe80::1%eth0', '::1%lo', '1.2.3.4%x', '::1%', ':', ':::', '1:2', '::ffff:0:10.0.0.1', '::ffff'),
+        fc
+          .tuple(
+            fc.constantFrom('::ffff:', '0:0:0:0:0:ffff:', '0::ffff:', '::0:ffff:', '::', '::0:', '0:0:0:0:0:0:', '1::ffff:'),
+            fc.oneof(fc.tuple(fc.constantFrom(0, 10, 100, 127, 169, 172, 192, 8), octet, octet, octet).map((o) => o.join('.')), fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff })).map(([a, b]) => `${a.toString(16)}:${b.toString(16)}`)),
+            fc.constantFrom('', '', '%eth0', '%'),
+            fc.boolean(),
+          )
+          .map(([prefix, tail, zone, upper]) => (upper ? (prefix + tail).toUpperCase() : prefix + tail) + zone),
       ),
-      { numRuns: 400, seed: 7 },
+      { numRuns: 1200, seed: 7 },
     )
     const base = JSON.parse(real[0]!.json) as Record<string, unknown>
     const generated = ips.map((ip, i) => ({ json: JSON.stringify({ ...base, auditID: `gen-${i}`, sourceIPs: [ip] }), file: 'gen', line: i + 1 }))

@@ -10,7 +10,7 @@
  * large JSON bodies compressed, which a DuckDB table does not.
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, closeSync, createReadStream, existsSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, createReadStream, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
@@ -24,6 +24,7 @@ import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js
 import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
 import { buildWhere, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
+import { columnsOfStoreLines, readStoreLinesSql, STORE_LINE_MARKER } from './store-line.js'
 
 const SEGMENT_DIGITS = 10
 
@@ -332,6 +333,9 @@ export class DuckDbSegmentStore implements AuditStore {
    * the webhook does not also copy every event into the store.
    */
   private async appendClusterLinesNow(path: string): Promise<ClusterResults> {
+    const lines = storeLinesIn(path)
+    if (lines === 'torn') throw new KubetrailError('KT_STORE_WRITE_FAILED', `${path} ends with a torn line: read it line by line instead`)
+    if (lines === 'complete') return this.appendStoreLinesNow(path)
     // a last line without its newline was never acknowledged: it is not read
     const complete = completeLineCount(path)
     if (complete === 0) return []
@@ -353,6 +357,49 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   /**
+   * A file of store lines (the collector's): the columns were computed when the events were
+   * received and checked, so each cluster's batch is one statement that reads, de-duplicates,
+   * sorts and writes it, without parsing the JSON (but for the rare slow line). A file this
+   * cannot read (not all store lines, a torn last line) fails here, and the caller reads it
+   * line by line instead.
+   */
+  private async appendStoreLinesNow(path: string): Promise<ClusterResults> {
+    const lines = readStoreLinesSql(path, MAX_CLUSTER_LINE_BYTES)
+    const batches = await this.all<{ cluster: string; lo: string; hi: string; n: string }>(
+      `SELECT "cluster", ${ISO_TIME('make_timestamp(min(f_request_received_at))')} lo, ${ISO_TIME('make_timestamp(max(f_request_received_at))')} hi, count(*) n
+       FROM ${lines} GROUP BY ALL ORDER BY 1`,
+    )
+    const numbered = `(SELECT row_number() OVER () AS idx, * FROM ${lines})`
+    const out: ClusterResults = []
+    for (const { cluster, lo, hi, n } of batches) {
+      const rows = columnsOfStoreLines(numbered, cluster)
+      const link = await this.commit(`SELECT ${COLUMNS.map(([name]) => `"${name}"`).join(', ')}, row_number() OVER (ORDER BY resource, verb, username, request_received_at, idx) AS row_in_batch
+        FROM ${this.novelRows(rows, cluster, lo, hi)} ORDER BY row_in_batch`)
+      const stored = link?.events ?? 0
+      out.push({ cluster, result: { stored, duplicates: Number(n) - stored, malformed: [], link } })
+    }
+    return out
+  }
+
+  /**
+   * The rows of `rowsSql` (with `idx`, audit_id, stage, request_received_at) not yet stored for
+   * `cluster`, and of several equal ones the first. Identity: (cluster, auditID, stage, request
+   * time). auditIDs are client-settable, so two different requests may share one; the same
+   * request re-read from an overlapping file may not. Only segments whose time range overlaps
+   * [lo, hi] (request times, ISO text) are read.
+   */
+  private novelRows(rowsSql: string, cluster: string, lo: string | null, hi: string | null): string {
+    const overlapping = this.liveBatches()
+      .filter((l) => l.firstAt && l.lastAt && lo && hi && l.firstAt <= hi && l.lastAt >= lo)
+      .map((l) => this.segmentPath(l.segment!))
+    const existing = overlapping.length > 0
+      ? `SELECT audit_id, stage, request_received_at FROM read_parquet(${fileList(overlapping)}) WHERE "cluster" = ${sqlString(cluster)}`
+      : 'SELECT NULL::VARCHAR audit_id, NULL::VARCHAR stage, NULL::TIMESTAMP request_received_at WHERE false'
+    return `(SELECT * FROM ${rowsSql} ANTI JOIN (${existing}) e USING (audit_id, stage, request_received_at)
+      QUALIFY row_number() OVER (PARTITION BY audit_id, stage, request_received_at ORDER BY idx) = 1)`
+  }
+
+  /**
    * Validates, de-duplicates and commits the rows (idx, raw) of `source` as one batch of
    * `cluster`; `eventAt` gives the text and place of a row, for the report of a malformed one.
    */
@@ -371,24 +418,15 @@ export class DuckDbSegmentStore implements AuditStore {
     }
     await this.conn.run('DELETE FROM fresh WHERE problem IS NOT NULL')
     const [range] = await this.all<{ lo: string | null; hi: string | null; n: string }>(
-      "SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi, count(*) n FROM fresh",
+      `SELECT ${ISO_TIME('min(request_received_at)')} lo, ${ISO_TIME('max(request_received_at)')} hi, count(*) n FROM fresh`,
     )
     const valid = Number(range!.n)
-    // Identity: (cluster, auditID, stage, request time). auditIDs are client-settable, so two
-    // different requests may share one; the same request re-read from an overlapping file may not.
-    const overlapping = this.liveBatches()
-      .filter((l) => l.firstAt && l.lastAt && range!.lo && range!.hi && l.firstAt <= range!.hi && l.lastAt >= range!.lo)
-      .map((l) => this.segmentPath(l.segment!))
-    const existing = overlapping.length > 0
-      ? `SELECT audit_id, stage, request_received_at FROM read_parquet(${fileList(overlapping)}) WHERE "cluster" = ${sqlString(cluster)}`
-      : 'SELECT NULL::VARCHAR audit_id, NULL::VARCHAR stage, NULL::TIMESTAMP request_received_at WHERE false'
     // The stored order, decided here on the small columns: sorted by resource, verb and user,
     // similar events sit side by side and compress far better (1/6.3 of the raw log at zstd 6,
     // against 1/5.2 sorted by time at zstd 3).
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE novel AS
       SELECT idx, request_received_at, stage_at, row_number() OVER (ORDER BY resource, verb, username, request_received_at, idx) AS row_in_batch
-      FROM (SELECT * FROM fresh ANTI JOIN (${existing}) e USING (audit_id, stage, request_received_at)
-            QUALIFY row_number() OVER (PARTITION BY audit_id, stage, request_received_at ORDER BY idx) = 1)`)
+      FROM ${this.novelRows('fresh', cluster, range!.lo, range!.hi)}`)
     const select = COLUMNS.map(([n, t, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${t}) AS "${n}"`).join(', ')
     const parsed = `(SELECT raw, row_in_batch, json_transform(raw, ${sqlString(EVENT_STRUCT)}) AS t FROM ${source} JOIN novel USING (idx))`
     const link = await this.commit(`SELECT ${select}, row_in_batch FROM ${withBodies(parsed)} ORDER BY row_in_batch`)
@@ -422,7 +460,7 @@ export class DuckDbSegmentStore implements AuditStore {
     renameSync(tmp, final)
     fsyncPath(join(this.dir, 'segments'))
     const [range] = await this.all<{ lo: string; hi: string }>(
-      `SELECT strftime(min(request_received_at), '%Y-%m-%dT%H:%M:%S.%fZ') lo, strftime(max(stage_at), '%Y-%m-%dT%H:%M:%S.%fZ') hi FROM read_parquet(${sqlString(final)})`,
+      `SELECT ${ISO_TIME('min(request_received_at)')} lo, ${ISO_TIME('max(stage_at)')} hi FROM read_parquet(${sqlString(final)})`,
     )
     // read at once: the segment was just written (a few MB, in the page cache)
     const contentHash = fileSha256Sync(final)
@@ -613,6 +651,29 @@ function parseBytes(size: string): number {
   const unit = (m[2] ?? 'B').toLowerCase()
   const scale: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }
   return Number(m[1]) * scale[unit]!
+}
+
+/** A timestamp as the chain's ISO text. */
+const ISO_TIME = (expr: string) => `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ')`
+
+/**
+ * Whether a WAL file holds store lines (its first line is one), and if so whether its last line
+ * is torn (left by a crash: the line-by-line path skips it); false for an older file of JSON lines.
+ */
+function storeLinesIn(path: string): 'complete' | 'torn' | false {
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const head = Buffer.alloc(Math.min(size, 512))
+    readSync(fd, head, 0, head.length, 0)
+    const text = head.toString('latin1')
+    const tab = text.indexOf('\t')
+    if (!(tab > 0 && text.startsWith(`${STORE_LINE_MARKER}\t`, tab + 1))) return false
+    const last = Buffer.alloc(1)
+    return readSync(fd, last, 0, 1, size - 1) === 1 && last[0] === 10 ? 'complete' : 'torn'
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Lines longer than this make appendClusterLines fail; the caller then reads the file itself. */
