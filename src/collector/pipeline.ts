@@ -153,7 +153,12 @@ function asReceived(event: AuditEvent, text: string): string {
  * almost never finds an escape to look at.
  */
 function hasLoneSurrogate(json: string, event: AuditEvent): boolean {
-  return /\\u[dD][89a-fA-F]/.test(json) && !allStringsWellFormed(event)
+  for (let i = json.indexOf('\\u'); i >= 0; i = json.indexOf('\\u', i + 2)) {
+    const c = json.charCodeAt(i + 2) | 0x20
+    const d = json.charCodeAt(i + 3) | 0x20
+    if (c === 0x64 && ((d >= 0x38 && d <= 0x39) || (d >= 0x61 && d <= 0x66))) return !allStringsWellFormed(event)
+  }
+  return false
 }
 
 function allStringsWellFormed(value: unknown): boolean {

@@ -9,7 +9,7 @@ import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
 import type { AuditEvent } from '../model/index.js'
 import { compilePolicy, parsePolicyObject, PRESETS, loadPolicyText } from '../policy/index.js'
 import { builtinRules, Detector, parseRules, ruleCoverage, type Alert } from './index.js'
-import { topLevelConjuncts } from './prefilter.js'
+import { prefilterFor, topLevelConjuncts } from './prefilter.js'
 
 const EVENTS = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent)
 const RULES = builtinRules()
@@ -153,6 +153,18 @@ describe('prefilter', () => {
     expect(topLevelConjuncts('a == "x&&y" && (b || c) && d in [1, 2]')).toEqual(['a == "x&&y"', '(b || c)', 'd in [1, 2]'])
     expect(topLevelConjuncts('a && b || c')).toBeUndefined()
     expect(topLevelConjuncts('a ? b : c')).toBeUndefined()
+  })
+
+  it('compiles through || and parentheses, user kinds and the pod-spec functions; a part it cannot read lets everything through', () => {
+    const events = prefilterFor('objectRef.resource == "events" && (verb == "deletecollection" || (verb == "delete" && userKind(user.username) == "human"))')!
+    const ev = (verb: string, username: string) => craft({ verb, user: { username }, objectRef: { resource: 'events', namespace: 'default' } })
+    expect([ev('delete', 'alice'), ev('delete', 'system:kube-scheduler'), ev('deletecollection', 'system:kube-scheduler'), ev('get', 'alice')].map(events)).toEqual([true, false, true, false])
+    const privileged = prefilterFor('size(privilegeSettings(requestObject)) > 0')!
+    expect(privileged(craft({ requestObject: podBody({ hostNetwork: true }) }))).toBe(true)
+    expect(privileged(craft({ requestObject: podBody({}) }))).toBe(false)
+    expect(privileged(craft({ requestObject: undefined }))).toBe(false)
+    expect(prefilterFor('verb == "get" || has(requestObject.x)')).toBeUndefined()
+    expect(prefilterFor('!(verb == "get")')).toBeUndefined()
   })
 })
 

@@ -1,11 +1,13 @@
 /**
- * @module A fast pre-check for a rule: the simple top-level conjuncts of its condition
- * (`objectRef.resource == "secrets"`, `verb in ["get", "list"]`, `responseStatus.code < 300`)
- * compiled to plain JavaScript. Most events fail one of them, so the CEL interpreter runs only
- * for the few that might match; the CEL condition still decides. Sound only for conditions
- * whose top level is a chain of `&&` (checked), where any false conjunct makes the whole false.
+ * @module A fast pre-check for a rule: a condition every matching event meets, compiled to plain
+ * JavaScript from the simple parts of the rule's condition (`objectRef.resource == "secrets"`,
+ * `verb in ["get", "list"]`, `responseStatus.code < 300`, `userKind(user.username) == "human"`,
+ * `size(privilegeSettings(requestObject)) > 0`), through `&&` and `||` (a part it cannot compile
+ * counts as true). Most events fail it, so the CEL interpreter runs only for the few that might
+ * match; the CEL condition still decides. A test runs every rule both ways on the same events.
  */
-import { isExternalIP, type AuditEvent } from '../model/index.js'
+import { isExternalIP, userKind, type AuditEvent } from '../model/index.js'
+import { addedCapabilities, hostPaths, privilegeSettings } from './pod-spec.js'
 
 type Getter = (e: AuditEvent) => string | number
 const FIELDS: Record<string, Getter> = {
@@ -22,8 +24,8 @@ const FIELDS: Record<string, Getter> = {
   'responseStatus.code': (e) => Math.trunc(e.responseStatus?.code ?? 0),
 }
 
-/** The top-level `&&` operands, or undefined when the top level has `||` or `?:`. */
-export function topLevelConjuncts(expr: string): string[] | undefined {
+/** The operands of `op` at the top level of `expr` (one when there is none), or undefined when the top level has `?:` or an unclosed string. */
+function splitTopLevel(expr: string, op: '&&' | '||'): string[] | undefined {
   const parts: string[] = []
   let depth = 0
   let start = 0
@@ -36,8 +38,7 @@ export function topLevelConjuncts(expr: string): string[] | undefined {
     } else if (c === '(' || c === '[' || c === '{') depth++
     else if (c === ')' || c === ']' || c === '}') depth--
     else if (depth === 0 && c === '?') return undefined
-    else if (depth === 0 && expr.startsWith('||', i)) return undefined
-    else if (depth === 0 && expr.startsWith('&&', i)) {
+    else if (depth === 0 && expr.startsWith(op, i)) {
       parts.push(expr.slice(start, i).trim())
       start = i + 2
       i++
@@ -47,6 +48,26 @@ export function topLevelConjuncts(expr: string): string[] | undefined {
   return parts
 }
 
+/** The top-level `&&` operands, or undefined when the top level has `||` or `?:`. */
+export function topLevelConjuncts(expr: string): string[] | undefined {
+  const parts = splitTopLevel(expr, '&&')
+  if (!parts || parts.some((p) => splitTopLevel(p, '||')?.length !== 1)) return undefined
+  return parts
+}
+
+/** `(x)` → `x` when the parentheses enclose the whole expression. */
+function unwrap(expr: string): string {
+  const t = expr.trim()
+  if (!t.startsWith('(') || !t.endsWith(')')) return t
+  let depth = 0
+  for (let i = 0; i < t.length - 1; i++) {
+    if (t[i] === '(') depth++
+    else if (t[i] === ')') depth--
+    if (depth === 0) return t
+  }
+  return unwrap(t.slice(1, -1))
+}
+
 function literal(text: string): string | number | undefined {
   const t = text.trim()
   if (/^"[^"\\]*"$/.test(t)) return t.slice(1, -1)
@@ -54,8 +75,21 @@ function literal(text: string): string | number | undefined {
   return undefined
 }
 
+/** Functions of the request body the rules call, as the CEL environment registers them. */
+const BODY_LISTS: Record<string, (body: unknown) => string[]> = { privilegeSettings, hostPaths, addedCapabilities }
+
 function compileConjunct(c: string): ((e: AuditEvent) => boolean) | undefined {
   if (/^sourceIPs\.exists\((\w+),\s*isExternalIP\(\1\)\)$/.test(c)) return (e) => (e.sourceIPs ?? []).some(isExternalIP)
+  if (c === 'requestObject != null') return (e) => e.requestObject !== undefined && e.requestObject !== null
+  // a list that is empty has no element that exists, and a size of 0
+  const bodyList = /^(?:size\((\w+)\(requestObject\)\) > 0|(\w+)\(requestObject\)\.exists\(.*\))$/.exec(c)
+  const listOf = bodyList && BODY_LISTS[bodyList[1] ?? bodyList[2]!]
+  if (listOf) return (e) => listOf(e.requestObject ?? null).length > 0
+  const kind = /^userKind\(user\.username\)\s*(==|!=)\s*"(\w+)"$/.exec(c)
+  if (kind) {
+    const want = kind[2]
+    return kind[1] === '==' ? (e) => userKind(e.user?.username ?? '') === want : (e) => userKind(e.user?.username ?? '') !== want
+  }
   const inList = /^([a-zA-Z.]+)\s+in\s+\[(.*)\]$/.exec(c)
   if (inList && FIELDS[inList[1]!]) {
     const values = inList[2]!.split(',').map(literal)
@@ -89,9 +123,20 @@ function compileConjunct(c: string): ((e: AuditEvent) => boolean) | undefined {
 
 /** A JS pre-check implied by the condition, or undefined when nothing simple can be taken from it. */
 export function prefilterFor(condition: string): ((e: AuditEvent) => boolean) | undefined {
-  const conjuncts = topLevelConjuncts(condition)
+  const expr = unwrap(condition)
+  const disjuncts = splitTopLevel(expr, '||')
+  if (!disjuncts) return undefined
+  if (disjuncts.length > 1) {
+    // any one may be the true one: a part without a check lets everything through
+    const checks = disjuncts.map(prefilterFor)
+    if (checks.some((c) => c === undefined)) return undefined
+    return (e) => checks.some((c) => c!(e))
+  }
+  const conjuncts = splitTopLevel(expr, '&&')
   if (!conjuncts) return undefined
-  const checks = conjuncts.map(compileConjunct).filter((f): f is (e: AuditEvent) => boolean => f !== undefined)
+  const checks = conjuncts
+    .map((c) => (conjuncts.length > 1 && unwrap(c) !== c ? prefilterFor(c) : compileConjunct(c)))
+    .filter((f): f is (e: AuditEvent) => boolean => f !== undefined)
   if (checks.length === 0) return undefined
   if (checks.length === 1) return checks[0]
   return (e) => {

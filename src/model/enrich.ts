@@ -26,12 +26,25 @@ for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 
   INTERNAL.addSubnet(net, bits, 'ipv4')
 for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::', 128]] as const) INTERNAL.addSubnet(net, bits, 'ipv6')
 
-/** Dotted-quad IPv4 → its 4 octets, or undefined (the common case, without BlockList's allocations). */
+/** Dotted-quad IPv4 (no leading zeros, as isIP) → its 4 octets, or undefined. By character codes: the common case, for every event. */
 function ipv4Octets(ip: string): number[] | undefined {
-  const parts = ip.split('.')
-  if (parts.length !== 4) return undefined
-  const octets = parts.map((p) => (/^(0|[1-9]\d{0,2})$/.test(p) ? Number(p) : NaN))
-  return octets.every((o) => o <= 255) ? octets : undefined
+  const octets: number[] = []
+  let value = 0
+  let width = 0
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i === ip.length ? 46 : ip.charCodeAt(i)
+    if (c === 46) {
+      if (width === 0 || value > 255 || octets.length === 4) return undefined
+      octets.push(value)
+      value = 0
+      width = 0
+    } else if (c >= 48 && c <= 57) {
+      if (width > 0 && value === 0) return undefined // a leading zero
+      value = value * 10 + c - 48
+      if (++width > 3) return undefined
+    } else return undefined
+  }
+  return octets.length === 4 ? octets : undefined
 }
 
 function privateIPv4([a, b]: number[]): boolean {
