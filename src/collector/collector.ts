@@ -146,7 +146,16 @@ export class Collector {
     if (refusal) throw refusal
     const started = performance.now()
     this.metrics.received.inc({ cluster, source }, items.length)
-    const result = processEvents(items, { policy: this.options.policy, redactor: this.redactor })
+    // Detection runs on each event as it is accepted, before the wait for durability, so parsed
+    // events die young: kept across the WAL write (and a deferred detection), they outlived V8's
+    // young-generation collections, were copied into the old generation and brought on its
+    // collections. An alert may so come from an event whose write then fails; the sender
+    // retries it, and the detector does not count an event twice.
+    const detector = this.options.detector
+    const alerts: Alert[] = []
+    const onEvent = detector ? (e: AuditEvent) => void alerts.push(...detector.evaluate(e, cluster)) : undefined
+    const result = processEvents(items, { policy: this.options.policy, redactor: this.redactor, onEvent })
+    if (alerts.length > 0) this.raise(alerts)
     try {
       await this.wal.append(cluster, result.accepted)
     } catch (error) {
@@ -165,37 +174,13 @@ export class Collector {
         this.metrics.newestEvent.set({ cluster }, seconds)
       }
     }
-    // Detection runs after the reply, in order: the sender waits for durability, not for the
-    // rules, unless detection falls far behind (then replies wait, so memory stays bounded).
-    if (this.options.detector && result.events.length > 0) {
-      const n = result.events.length
-      this.detectBacklog += n
-      this.detecting = this.detecting.then(
-        () =>
-          new Promise<void>((done) =>
-            setImmediate(() => {
-              this.detect(cluster, result.events)
-              this.detectBacklog -= n
-              done()
-            }),
-          ),
-      )
-      if (this.detectBacklog > 4_000) await this.detecting
-    }
     return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
   }
 
   private readonly newest = new Map<string, number>()
-  private detecting: Promise<void> = Promise.resolve()
-  private detectBacklog = 0
 
-  /** Runs the rules on durable events; alerts are appended to alerts.ndjson and handed to the sinks (never waited for). */
-  private detect(cluster: string, events: readonly AuditEvent[]): number {
-    const detector = this.options.detector
-    if (!detector) return 0
-    const alerts: Alert[] = []
-    for (const e of events) alerts.push(...detector.evaluate(e, cluster))
-    if (alerts.length === 0) return 0
+  /** Alerts are appended to alerts.ndjson and handed to the sinks (never waited for). */
+  private raise(alerts: readonly Alert[]): void {
     for (const a of alerts) this.metrics.alerts.inc({ rule: a.rule, severity: a.severity })
     try {
       appendFileSync(join(this.options.dataDir, 'alerts.ndjson'), alerts.map((a) => JSON.stringify({ id: alertId(a), ...a })).join('\n') + '\n', { mode: 0o600 })
@@ -203,7 +188,6 @@ export class Collector {
       this.log(`could not record ${alerts.length} alert(s): ${(error as Error).message}`)
     }
     this.options.alerts?.push(alerts)
-    return alerts.length
   }
 
   private scheduleSeal(): void {
@@ -284,7 +268,6 @@ export class Collector {
 
   /** Waits until everything acknowledged so far is in the store (tests, shutdown). */
   async flush(): Promise<void> {
-    await this.detecting
     while (this.sealing) await this.sealing
     await this.wal.rotate()
     await this.sealPending()
@@ -294,7 +277,6 @@ export class Collector {
   /** Stops accepting, commits what the WAL holds (when the store allows), and closes. */
   async stop(): Promise<void> {
     this.stopped = true
-    await this.detecting
     await this.options.alerts?.stop()
     this.metrics.up.set(0)
     clearTimeout(this.sealTimer)

@@ -69,6 +69,28 @@ describe('decodeBody', () => {
     expect(r.events.map((e) => e.auditID)).toEqual(['e', 'f'])
   })
 
+  it('parses an EventList item by item: a broken item is refused alone, and a repeated items key reads as JSON.parse reads it', () => {
+    const [a, b] = readFileSync(FULL, 'utf8').split('\n').slice(0, 2) as [string, string]
+    const broken = processEvents(decodeBody(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[${a},{"auditID": },${b}]}`), {})
+    expect(jsonOf(broken).map((j) => (JSON.parse(j) as { auditID: string }).auditID)).toEqual([a, b].map((l) => (JSON.parse(l) as { auditID: string }).auditID))
+    expect(broken.rejected.map((r) => r.at)).toEqual(['items[1]'])
+    expect(broken.rejected[0]!.reason).toMatch(/^not JSON/)
+    // JSON.parse keeps the last of two keys; the item scanner finds the first
+    const twice = processEvents(decodeBody(`{"kind":"EventList","items":[${a}],"items":[${b}]}`), {})
+    expect(jsonOf(twice).map((j) => JSON.parse(j) as unknown)).toEqual([JSON.parse(b)])
+    // a broken envelope is still a broken body
+    expect(() => decodeBody(`{"kind":"EventList","items":[${a}],}`)).toThrow(BodyInvalidError)
+  })
+
+  it('hands each accepted event to onEvent instead of keeping it', () => {
+    const lines = readFileSync(FULL, 'utf8').split('\n').slice(0, 5)
+    const seen: string[] = []
+    const r = processEvents(decodeBody(`{"kind":"EventList","items":[${lines.join(',')}]}`), { onEvent: (e) => seen.push(e.auditID) })
+    expect(seen).toEqual(lines.map((l) => (JSON.parse(l) as { auditID: string }).auditID))
+    expect(r.events).toEqual([])
+    expect(r.accepted).toHaveLength(5)
+  })
+
   it('refuses bodies with nothing usable, with a reason', () => {
     expect(() => decodeBody('')).toThrow(BodyInvalidError)
     expect(() => decodeBody('{"kind":"Pod","apiVersion":"v1"}')).toThrow(/kind "Pod" is not an audit Event/)

@@ -108,8 +108,11 @@ export async function createServer(collector: Collector, options: ServerOptions)
     reply.raw.once('close', () => (inFlight -= length))
   })
 
+  // Read as bytes and decoded once: read as text, a body is built from one string per network
+  // chunk, young objects that (4 senders uploading at once) outlived V8's young-generation
+  // collections and were copied into the old generation.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body))
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
   const receive = async (req: FastifyRequest, reply: FastifyReply, cluster: string) => {
     if (!CLUSTER_NAME.test(cluster)) return reply.code(400).send({ error: 'bad cluster', message: `cluster name "${cluster}": ${CLUSTER_NAME_RULE}` })
@@ -119,7 +122,7 @@ export async function createServer(collector: Collector, options: ServerOptions)
       return deny(reply)
     }
     try {
-      const outcome = await collector.ingestBody(cluster, typeof req.body === 'string' ? req.body : '')
+      const outcome = await collector.ingestBody(cluster, Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '')
       if (outcome.accepted === 0 && outcome.rejected.length > 0) {
         count(400)
         return reply.code(400).send({ error: 'no valid events', rejected: outcome.rejected.slice(0, 20) })

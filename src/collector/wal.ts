@@ -92,7 +92,7 @@ export class WriteAheadLog {
   /** Resolves once the events (store lines) are on disk (fdatasync); rejects (and leaves nothing) on failure. */
   append(cluster: string, storeLines: readonly string[]): Promise<void> {
     if (storeLines.length === 0) return Promise.resolve()
-    const data = Buffer.from(storeLines.map((e) => `${cluster}\t${e}\n`).join(''))
+    const data = encodeLines(`${cluster}\t`, storeLines)
     return new Promise((resolve, reject) => {
       this.queue.push({ data, events: storeLines.length, resolve, reject })
       if (!this.drainScheduled) {
@@ -199,6 +199,26 @@ export class WriteAheadLog {
       if (this.activeEvents === 0) rmSync(this.activePath, { force: true })
     })
   }
+}
+
+/**
+ * `<prefix><line>\n` for each line, encoded straight into one buffer. Joining them into one
+ * string first made a ~1 MB string per request, allocated where V8 keeps large objects: it
+ * counted towards the old generation and brought its collections on (one every ~150 ms under
+ * load, measured with --trace-gc).
+ */
+function encodeLines(prefix: string, lines: readonly string[]): Buffer {
+  const prefixBytes = Buffer.byteLength(prefix)
+  let size = 0
+  for (const line of lines) size += prefixBytes + Buffer.byteLength(line) + 1
+  const data = Buffer.allocUnsafe(size)
+  let at = 0
+  for (const line of lines) {
+    at += data.write(prefix, at)
+    at += data.write(line, at)
+    data[at++] = 10
+  }
+  return data
 }
 
 /** The WAL files in `dir`, oldest first (the last one is being written while a WAL is open). */
