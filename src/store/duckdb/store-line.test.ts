@@ -115,6 +115,25 @@ describe('store lines', () => {
     expect(fast).toBeGreaterThan(10)
   })
 
+  it('store each event once: repeated within a file (the slow way too), and again in a later file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubetrail-store-line-'))
+    const [a, b, c] = rawEvents().slice(0, 3).map((e) => JSON.parse(e.json) as AuditEvent) as [AuditEvent, AuditEvent, AuditEvent]
+    const odd = { ...c, userAgent: 'tab\there' }
+    const write = (name: string, events: AuditEvent[]) => {
+      writeFileSync(join(dir, name), events.map((e) => `c1\t${storeLine(e, JSON.stringify(e))}\n`).join(''))
+      return join(dir, name)
+    }
+    const store = await DuckDbSegmentStore.open(join(dir, 'store'), { write: true })
+    const [first] = await store.appendClusterLines(write('1.wal', [a, b, a, odd, odd]))
+    expect(first!.result).toMatchObject({ stored: 3, duplicates: 2 })
+    const [second] = await store.appendClusterLines(write('2.wal', [b, a]))
+    expect(second!.result).toMatchObject({ stored: 0, duplicates: 2 })
+    const { rows } = await store.sql('SELECT audit_id, user_agent FROM events ORDER BY audit_id')
+    expect(rows).toEqual([a, b, odd].map((e) => [e.auditID, e.userAgent]).sort((x, y) => String(x[0]).localeCompare(String(y[0]))))
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
   it('mark a line slow only when a value cannot be written as it is', () => {
     const base = JSON.parse(rawEvents()[0]!.json) as AuditEvent
     const slowOf = (e: AuditEvent) => storeLine(e, JSON.stringify(e)).split('\t')[1]
