@@ -36,7 +36,7 @@ export interface CollectorOptions {
   beforeStoreCommit?: () => void
   /**
    * Commit WAL files to the store in a thread of its own (when built): under sustained load
-   * 12.0–17.8k events/s reach the store against 9.9–12.7k, for ~15–20 MB more memory (measured).
+   * 12.0–17.8k events/s reach the store against 9.9–12.7k, for ~15–35 MB more memory (measured).
    */
   sealInThread?: boolean
   /** Live detection on every accepted event (as it is accepted); alerts go to `<data-dir>/alerts.ndjson` and the sinks. */

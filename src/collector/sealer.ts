@@ -9,7 +9,8 @@
  * while 0.6 of the machine's two cores went unused), and the store fell behind. Fewer round
  * trips per commit took most of that back; in a thread of its own the sealer still keeps up with
  * more (12.0–17.8k events/s sustained against 9.9–12.7k, measured). Why not always: a second V8
- * isolate costs ~15–20 MB (RSS 297–300 MB against 278–286 MB), at the collector's 300 MB budget.
+ * isolate and a busier store cost ~15–35 MB (RSS 297–319 MB against 278–286 MB): at or over the
+ * collector's 300 MB budget.
  */
 import { existsSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

@@ -75,7 +75,7 @@ export default defineCommand<ServeOptions>({
     { flags: '--alert-slack <url>', description: 'send alerts to a Slack-compatible incoming webhook' },
     { flags: '--alertmanager <url>', description: 'send alerts to Alertmanager (v2 API), e.g. http://alertmanager:9093' },
     { flags: '--max-body <bytes>', description: 'largest accepted request body (the apiserver sends 400 events, about 0.5 MB)', default: String(32 * 1024 * 1024) },
-    { flags: '--seal-thread', description: 'commit to the store in a thread of its own: more sustained throughput (12.0-17.8k against 9.9-12.7k events/s, measured) for ~15-20 MB more memory (RSS 297-300 MB)' },
+    { flags: '--seal-thread', description: 'commit to the store in a thread of its own: more sustained throughput (12.0-17.8k against 9.9-12.7k events/s, measured) for ~15-35 MB more memory (RSS 297-319 MB)' },
     {
       flags: '--max-backlog <bytes>',
       description: 'acknowledged events not yet in the store (write-ahead log) beyond which requests get 429 until the store catches up',
