@@ -18,7 +18,10 @@ import { COLUMNS, EVENT_STRUCT, sqlString, withBodies } from './columns.js'
 /** The first field of a store line (a line from an older WAL starts with the event's `{`). */
 export const STORE_LINE_MARKER = 'k1'
 
-type FieldValue = string | undefined
+/** What a field function returns for a value a line cannot hold as it is. */
+const SLOW = Symbol('slow')
+
+type FieldValue = string | undefined | typeof SLOW
 
 /** A stored column computed from the event: its text in the line, and the SQL that reads it back. */
 interface LineField {
@@ -40,7 +43,7 @@ const INT32_MAX = 2 ** 31 - 1
  * two things: its \u escapes have upper-case hex digits (\u001F), and JavaScript puts index-like
  * keys first. Either goes the slow way (quotes and backslashes, in most RBAC reasons, do not).
  */
-function annotationsText(a: Record<string, string> | undefined): FieldValue | typeof SLOW {
+function annotationsText(a: Record<string, string> | undefined): FieldValue {
   if (a === undefined) return undefined
   for (const key in a) {
     const first = key.charCodeAt(0)
@@ -50,7 +53,6 @@ function annotationsText(a: Record<string, string> | undefined): FieldValue | ty
   return text.includes('\\u') ? SLOW : text
 }
 
-const SLOW = Symbol('slow')
 
 /** Columns in the stored order (less `cluster`, known to the reader, and `event`, the JSON itself). */
 const FIELDS: LineField[] = [
@@ -79,7 +81,7 @@ const FIELDS: LineField[] = [
   { column: 'status_message', csvType: 'VARCHAR', value: (e) => e.responseStatus?.message },
   { column: 'request_received_at', csvType: 'BIGINT', value: (e) => auditTimeMicros(e.requestReceivedTimestamp), read: (f) => `make_timestamp(${f})` },
   { column: 'stage_at', csvType: 'BIGINT', value: (e) => auditTimeMicros(e.stageTimestamp), read: (f) => `make_timestamp(${f})` },
-  { column: 'annotations', csvType: 'VARCHAR', value: (e) => annotationsText(e.annotations) as FieldValue },
+  { column: 'annotations', csvType: 'VARCHAR', value: (e) => annotationsText(e.annotations) },
   { column: 'user_kind', csvType: 'VARCHAR', value: (e) => userKind(e.user.username) },
   { column: 'source_external', csvType: 'BOOLEAN', value: (e) => bool((e.sourceIPs ?? []).some(isExternalIP)) },
   { column: 'privileged_pod', csvType: 'BOOLEAN', value: (e) => bool(carriesPodSpec(e.objectRef) && (e.level === 'Request' || e.level === 'RequestResponse') && privilegedReasons(e.requestObject).length > 0) },
@@ -103,7 +105,7 @@ export function storeLine(event: AuditEvent, json: string): string {
   let slow = false
   const values: string[] = new Array(FIELDS.length)
   for (let i = 0; i < FIELDS.length; i++) {
-    const v = FIELDS[i]!.value(event) as FieldValue | typeof SLOW
+    const v = FIELDS[i]!.value(event)
     if (v === SLOW || v === NULL_TEXT) slow = true
     values[i] = v === undefined || v === SLOW ? NULL_TEXT : v
   }
