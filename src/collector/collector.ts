@@ -12,7 +12,7 @@ import type { AuditEvent } from '../model/index.js'
 import type { Alert, Detector } from '../detect/engine.js'
 import { alertId, type AlertDispatcher } from '../detect/sinks.js'
 import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
-import { decodeBody, processEventsInSlices, type PipelineResult } from './pipeline.js'
+import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
 import { Redactor, redactionKey } from '../ingest/index.js'
 import { WriteAheadLog } from './wal.js'
 import { SEAL_CHUNK_BYTES, startSealer, type Sealer } from './sealer.js'
@@ -154,7 +154,7 @@ export class Collector {
     const detector = this.options.detector
     const alerts: Alert[] = []
     const onEvent = detector ? (e: AuditEvent) => void alerts.push(...detector.evaluate(e, cluster)) : undefined
-    const result = await processEventsInSlices(items, { policy: this.options.policy, redactor: this.redactor, onEvent })
+    const result = processEvents(items, { policy: this.options.policy, redactor: this.redactor, onEvent })
     if (alerts.length > 0) this.raise(alerts)
     try {
       await this.wal.append(cluster, result.accepted)

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
-import { BodyInvalidError, decodeBody, processEvents, processEventsInSlices } from './pipeline.js'
+import { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
 import { Redactor, REDACTED_PREFIX } from '../ingest/index.js'
 import { compilePolicy, parsePolicyObject } from '../policy/index.js'
 import { jsonOfStoreLine } from '../store/index.js'
@@ -80,25 +80,6 @@ describe('decodeBody', () => {
     expect(jsonOf(twice).map((j) => JSON.parse(j) as unknown)).toEqual([JSON.parse(b)])
     // a broken envelope is still a broken body
     expect(() => decodeBody(`{"kind":"EventList","items":[${a}],}`)).toThrow(BodyInvalidError)
-  })
-
-  it('in slices, gives what it gives in one piece, and lets the event loop run between slices', async () => {
-    const lines = readFileSync(FULL, 'utf8').split('\n').filter(Boolean).slice(0, 120)
-    const body = `{"kind":"EventList","items":[${[...lines.slice(0, 60), '{"broken": }', ...lines.slice(60)].join(',')}]}`
-    // a callback that runs once per turn of the event loop
-    let turns = 0
-    let counting = true
-    const count = () => {
-      turns++
-      if (counting) setImmediate(count)
-    }
-    setImmediate(count)
-    const sliced = await processEventsInSlices(decodeBody(body), { redactor }, 25)
-    counting = false
-    expect(sliced).toEqual(processEvents(decodeBody(body), { redactor }))
-    expect(sliced.rejected.map((r) => r.at)).toEqual(['items[60]'])
-    // 121 items in slices of 25: four yields, each a turn of the loop
-    expect(turns).toBeGreaterThanOrEqual(4)
   })
 
   it('hands each accepted event to onEvent instead of keeping it', () => {

@@ -122,25 +122,6 @@ function ndjson(text: string): DecodedItem[] {
 /** Checks, filters and redacts decoded events. */
 export function processEvents(items: readonly DecodedItem[], options: PipelineOptions): PipelineResult {
   const result: PipelineResult = { accepted: [], events: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
-  processInto(result, items, options)
-  return result
-}
-
-/**
- * processEvents, yielding to the event loop after every `slice` items. A webhook batch takes
- * ~20 ms to process; in one piece, everything else waiting on the loop waited as long, among it
- * each statement of a store commit in the same thread (so the store committed less than it could).
- */
-export async function processEventsInSlices(items: readonly DecodedItem[], options: PipelineOptions, slice = 50): Promise<PipelineResult> {
-  const result: PipelineResult = { accepted: [], events: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
-  for (let i = 0; i < items.length; i += slice) {
-    if (i > 0) await new Promise<void>((resume) => setImmediate(resume))
-    processInto(result, items.slice(i, i + slice), options)
-  }
-  return result
-}
-
-function processInto(result: PipelineResult, items: readonly DecodedItem[], options: PipelineOptions): void {
   for (const item of items) {
     let value = item.value
     if (item.deferred) {
@@ -189,6 +170,7 @@ function processInto(result: PipelineResult, items: readonly DecodedItem[], opti
     else result.events.push(event)
     if (result.newestStageTime === undefined || event.stageTimestamp > result.newestStageTime) result.newestStageTime = event.stageTimestamp
   }
+  return result
 }
 
 const EVENT_PREFIX = `{"kind":"Event","apiVersion":"${API_VERSION}",`
