@@ -3,15 +3,10 @@
  * workload's template or a CronJob's job template, and its risky settings.
  */
 import { isJsonObject, type JsonObject } from '../core/json.js'
+import { podSpecOf } from '../model/index.js'
 
 /** The pod spec of a Pod, a workload (template) or a CronJob (jobTemplate); {} otherwise. */
-export function podSpecOf(body: unknown): JsonObject {
-  if (!isJsonObject(body) || !isJsonObject(body['spec'])) return {}
-  const spec = body['spec']
-  if (body['kind'] === 'Pod') return spec
-  const template = isJsonObject(spec['template']) ? spec['template'] : isJsonObject(spec['jobTemplate']) && isJsonObject(spec['jobTemplate']['spec']) ? spec['jobTemplate']['spec']['template'] : undefined
-  return isJsonObject(template) && isJsonObject(template['spec']) ? template['spec'] : {}
-}
+const specOf = (body: unknown): JsonObject => podSpecOf(body) ?? {}
 
 function containers(spec: JsonObject): JsonObject[] {
   return ['containers', 'initContainers', 'ephemeralContainers'].flatMap((k) => (Array.isArray(spec[k]) ? (spec[k] as unknown[]).filter(isJsonObject) : []))
@@ -19,7 +14,7 @@ function containers(spec: JsonObject): JsonObject[] {
 
 /** "privileged <container>", "hostNetwork", "hostPID", "hostIPC". */
 export function privilegeSettings(body: unknown): string[] {
-  const spec = podSpecOf(body)
+  const spec = specOf(body)
   const out = ['hostNetwork', 'hostPID', 'hostIPC'].filter((k) => spec[k] === true)
   for (const c of containers(spec)) if (isJsonObject(c['securityContext']) && c['securityContext']['privileged'] === true) out.push(`privileged ${String(c['name'] ?? '')}`)
   return out
@@ -27,13 +22,13 @@ export function privilegeSettings(body: unknown): string[] {
 
 /** hostPath volume paths. */
 export function hostPaths(body: unknown): string[] {
-  const vols = podSpecOf(body)['volumes']
+  const vols = specOf(body)['volumes']
   return Array.isArray(vols) ? vols.filter(isJsonObject).flatMap((v) => (isJsonObject(v['hostPath']) ? [String(v['hostPath']['path'] ?? '')] : [])) : []
 }
 
 /** Linux capabilities added to any container. */
 export function addedCapabilities(body: unknown): string[] {
-  return containers(podSpecOf(body)).flatMap((c) => {
+  return containers(specOf(body)).flatMap((c) => {
     const sc = c['securityContext']
     const caps = isJsonObject(sc) && isJsonObject(sc['capabilities']) ? sc['capabilities']['add'] : undefined
     return Array.isArray(caps) ? caps.map(String) : []

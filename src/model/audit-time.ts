@@ -6,7 +6,7 @@
  * the store must be able to keep.
  */
 
-/** The shape, for SQL's regexp_full_match and JavaScript alike (ranges are checked separately). */
+/** The shape, for SQL's regexp_full_match (parseAuditTime reads the same shape by character codes, and checks the ranges). */
 export const AUDIT_TIME_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?Z'
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]

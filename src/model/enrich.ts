@@ -76,7 +76,7 @@ export function carriesPodSpec(ref: { resource?: string; apiGroup?: string; subr
 type Obj = JsonObject
 
 /** The pod spec inside a Pod, a workload's template, or a CronJob's job template. */
-function podSpecOf(body: unknown): Obj | undefined {
+export function podSpecOf(body: unknown): Obj | undefined {
   if (!isJsonObject(body)) return undefined
   const spec = body['spec']
   if (!isJsonObject(spec)) return undefined

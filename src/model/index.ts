@@ -3,5 +3,5 @@ export { checkAuditEvent, checkEventList, isAuditEvent, type FieldProblem } from
 export { parseRequestInfo, type RequestInfo } from './request-info.js'
 export { goJson } from './go-json.js'
 export { builtinGroupsOf, parseResourceName, type ResourceName } from './resources.js'
-export { carriesPodSpec, isExternalIP, POD_SPEC_RESOURCES, privilegedReasons, tokenReviewFailed, userKind, USER_KINDS, type UserKind } from './enrich.js'
+export { carriesPodSpec, isExternalIP, podSpecOf, POD_SPEC_RESOURCES, privilegedReasons, tokenReviewFailed, userKind, USER_KINDS, type UserKind } from './enrich.js'
 export { AUDIT_TIME_PATTERN, auditTimeMicros, isAuditTime } from './audit-time.js'

@@ -127,8 +127,9 @@ export interface AuditStore {
   /** Validates, de-duplicates and commits one batch as one chain link. Writers only. */
   append(events: readonly RawEvent[], cluster: string): Promise<AppendResult>
   /**
-   * Commits a file of `<cluster>\t<event JSON>` lines (the collector's write-ahead log), one
-   * batch per cluster, read by the store itself; a last line without its newline is not read.
+   * Commits a file of `<cluster>\t<store line>` lines (the collector's write-ahead log; older
+   * files hold `<cluster>\t<event JSON>`), one batch per cluster, read by the store itself; a last
+   * line without its newline is not read.
    * Optional: without it the collector reads the file and calls `append`.
    */
   appendClusterLines?(path: string): Promise<ClusterResults>

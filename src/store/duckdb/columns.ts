@@ -11,6 +11,9 @@ export function sqlString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`
 }
 
+/** A timestamp as the chain's ISO text (the format of `firstAt`/`lastAt`). */
+export const ISO_TIME = (expr: string) => `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ')`
+
 /** An audit time (`auditTimeMicros` in src/model, under the same pattern: strptime alone accepts `2024-1-1T0:0:0Z`). */
 export const TS = (expr: string) =>
   `CASE WHEN regexp_full_match(${expr}, '${AUDIT_TIME_PATTERN}') THEN coalesce(try_strptime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ'), try_strptime(${expr}, '%Y-%m-%dT%H:%M:%SZ')) END`

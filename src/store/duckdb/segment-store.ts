@@ -23,7 +23,7 @@ import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
 import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
 import { buildWhere, type SqlParam } from './query-sql.js'
-import { COLUMNS, EVENT_STRUCT, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
+import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 import { columnsOfStoreLines, fastColumnsOfStoreLines, readStoreLinesSql, STORE_LINE_MARKER, storeLineBatchesSql } from './store-line.js'
 
 const SEGMENT_DIGITS = 10
@@ -328,9 +328,10 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   /**
-   * DuckDB reads the file itself (its CSV reader as a line reader: row numbers are line
-   * numbers), so no event passes through JavaScript: in a collector, the thread that answers
-   * the webhook does not also copy every event into the store.
+   * DuckDB reads the file itself, so no event passes through JavaScript: in a collector, the
+   * thread that answers the webhook does not also copy every event into the store. A file of
+   * store lines has its own path; an older file of JSON lines is read with DuckDB's CSV reader as
+   * a line reader (row numbers are line numbers) and parsed in SQL.
    */
   private async appendClusterLinesNow(path: string): Promise<ClusterResults> {
     const lines = storeLinesIn(path)
@@ -656,9 +657,6 @@ function parseBytes(size: string): number {
   return Number(m[1]) * scale[unit]!
 }
 
-/** A timestamp as the chain's ISO text. */
-const ISO_TIME = (expr: string) => `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ')`
-
 /**
  * Whether a WAL file holds store lines (its first line is one), and if so whether its last line
  * is torn (left by a crash: the line-by-line path skips it); false for an older file of JSON lines.
@@ -681,8 +679,9 @@ function storeLinesIn(path: string): 'complete' | 'torn' | false {
 
 /**
  * Store lines longer than this fail the one-statement read (and the file is read line by line):
- * DuckDB's CSV reader takes a buffer of 4x this, and at 8 MB a commit under the collector's
- * memory limit took 69 against 30 µs per event (measured; it spills to disk when short).
+ * DuckDB's CSV reader takes a buffer of 4x this, and at 8 MB that buffer and a batch's sort did
+ * not fit the collector's 96 MB together (the statement ran out of memory without a spill
+ * directory, measured). Events of MBs are rare.
  */
 const MAX_STORE_LINE_BYTES = 2 * 1024 * 1024
 

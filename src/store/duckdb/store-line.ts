@@ -13,7 +13,7 @@
  * its JSON in SQL, as for an imported event. Tests hold both ways equal, column by column.
  */
 import { auditTimeMicros, carriesPodSpec, isExternalIP, privilegedReasons, tokenReviewFailed, userKind, type AuditEvent } from '../../model/index.js'
-import { COLUMNS, EVENT_STRUCT, sqlString, withBodies } from './columns.js'
+import { COLUMNS, EVENT_STRUCT, ISO_TIME, sqlString, withBodies } from './columns.js'
 
 /** The first field of a store line (a line from an older WAL starts with the event's `{`). */
 export const STORE_LINE_MARKER = 'k1'
@@ -53,7 +53,6 @@ function annotationsText(a: Record<string, string> | undefined): FieldValue {
   return text.includes('\\u') ? SLOW : text
 }
 
-
 /** Columns in the stored order (less `cluster`, known to the reader, and `event`, the JSON itself). */
 const FIELDS: LineField[] = [
   { column: 'audit_id', csvType: 'VARCHAR', value: (e) => e.auditID },
@@ -91,9 +90,14 @@ const FIELDS: LineField[] = [
   },
 ]
 
+const FIELD_OF_COLUMN = new Map(FIELDS.map((f) => [f.column, f]))
 const TIME_FIELDS = new Set(['request_received_at', 'stage_at'])
-const SLOW_FIELDS = FIELDS.map((f) => (TIME_FIELDS.has(f.column) ? undefined : '\\N'))
 const NULL_TEXT = '\\N'
+/** A slow line's fields: null but for the times. */
+const SLOW_FIELDS = FIELDS.map((f) => (TIME_FIELDS.has(f.column) ? undefined : NULL_TEXT))
+
+/** The SQL giving a field's column from its read value `f_<column>`. */
+const readField = (f: LineField) => (f.read ? f.read(`f_${f.column}`) : `f_${f.column}`)
 /** What a field may not hold besides a tab (counted): a line break (DuckDB's line reader also ends a line at a CR), NUL. */
 const UNWRITABLE = /[\n\r\0]/
 
@@ -138,10 +142,9 @@ export function readStoreLinesSql(path: string, maxLineBytes: number): string {
 /** The stored columns of the fast rows of `lines` (readStoreLinesSql), read from their fields. */
 export function fastColumnsOfStoreLines(lines: string, cluster: string): string {
   const select = COLUMNS.map(([name]) => {
-    const field = FIELDS.find((f) => f.column === name)
     if (name === 'cluster') return `${sqlString(cluster)} AS "cluster"`
     if (name === 'event') return 'raw AS "event"'
-    return `${field!.read ? field!.read(`f_${name}`) : `f_${name}`} AS "${name}"`
+    return `${readField(FIELD_OF_COLUMN.get(name)!)} AS "${name}"`
   })
   return `(SELECT ${select.join(', ')} FROM ${lines} WHERE "cluster" = ${sqlString(cluster)})`
 }
@@ -156,11 +159,10 @@ export function fastColumnsOfStoreLines(lines: string, cluster: string): string 
 export function columnsOfStoreLines(lines: string, cluster: string): string {
   const computed = new Map(COLUMNS.map(([name, type, expr]) => [name, `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${type})`]))
   const select = COLUMNS.map(([name]) => {
-    const field = FIELDS.find((f) => f.column === name)
+    const field = FIELD_OF_COLUMN.get(name)
     if (!field) return `${computed.get(name)} AS "${name}"`
-    const fast = field.read ? field.read(`f_${name}`) : `f_${name}`
-    if (TIME_FIELDS.has(name)) return `${fast} AS "${name}"`
-    return `CASE WHEN slow THEN ${computed.get(name)} ELSE ${fast} END AS "${name}"`
+    if (TIME_FIELDS.has(name)) return `${readField(field)} AS "${name}"`
+    return `CASE WHEN slow THEN ${computed.get(name)} ELSE ${readField(field)} END AS "${name}"`
   })
   const parsed = `(SELECT *, CASE WHEN slow THEN json_transform(raw, ${sqlString(EVENT_STRUCT)}) END AS t FROM ${lines} WHERE "cluster" = ${sqlString(cluster)})`
   return `(SELECT idx, ${select.join(', ')} FROM ${withBodies(parsed)})`
@@ -172,8 +174,7 @@ export function columnsOfStoreLines(lines: string, cluster: string): string {
  * line with both times (a file that is not fails the caller's check, and is read line by line).
  */
 export function storeLineBatchesSql(lines: string): string {
-  const iso = (e: string) => `strftime(make_timestamp(${e}), '%Y-%m-%dT%H:%M:%S.%fZ')`
-  return `SELECT "cluster", ${iso('min(f_request_received_at)')} AS lo, ${iso('max(f_request_received_at)')} AS hi, count(*) AS n,
+  return `SELECT "cluster", ${ISO_TIME('make_timestamp(min(f_request_received_at))')} AS lo, ${ISO_TIME('make_timestamp(max(f_request_received_at))')} AS hi, count(*) AS n,
       count(*) FILTER (WHERE slow) AS slow, count(DISTINCT (f_audit_id, f_stage, f_request_received_at)) FILTER (WHERE NOT slow) AS fast_keys,
       bool_and(marker = '${STORE_LINE_MARKER}' AND f_request_received_at IS NOT NULL AND f_stage_at IS NOT NULL AND slow IS NOT NULL) AS well_formed
     FROM ${lines} GROUP BY ALL ORDER BY 1`
