@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: the project's benchmarks, on a generated ~1 GB audit log (deterministic,
-// from shared/research/gen-audit.mjs). Figures are medians of interleaved rounds; ratios are
+// from scripts/gen-audit.mjs). Figures are medians of interleaved rounds; ratios are
 // against baselines measured in the same run. Not part of the test suite.
 //
 //   KUBETRAIL_BENCH_FILE=path   use this log instead of generating one
@@ -18,7 +18,7 @@ import { benchCollector } from './collector.mjs'
 import { benchDetect } from './detect.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const shared = process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared')
+
 
 function benchFile() {
   if (process.env.KUBETRAIL_BENCH_FILE) return process.env.KUBETRAIL_BENCH_FILE
@@ -27,7 +27,7 @@ function benchFile() {
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true })
     console.log(`generating ${file} (${bytes} bytes) ...`)
-    execFileSync(process.execPath, [resolve(shared, 'research/gen-audit.mjs'), '--bytes', String(bytes), '--out', file], { stdio: 'inherit' })
+    execFileSync(process.execPath, [resolve(root, 'scripts/gen-audit.mjs'), '--bytes', String(bytes), '--out', file], { stdio: 'inherit' })
   }
   return file
 }

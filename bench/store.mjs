@@ -54,7 +54,7 @@ export async function benchStore(file) {
   const missing = 1_000_000 - loop.events
   if (missing > 0) {
     const extra = join(dirname(dir), 'extra.ndjson')
-    spawnSync(process.execPath, [resolve(process.env.KUBETRAIL_SHARED_DIR ?? resolve(root, '../shared'), 'research/gen-audit.mjs'), '--events', String(missing), '--seed', '7', '--start', '2024-06-02T00:00:00Z', '--out', extra], { stdio: 'ignore' })
+    spawnSync(process.execPath, [resolve(root, 'scripts/gen-audit.mjs'), '--events', String(missing), '--seed', '7', '--start', '2024-06-02T00:00:00Z', '--out', extra], { stdio: 'ignore' })
     const top = timeCli(['import', extra, '--data-dir', dir])
     if (top.status !== 0) throw new Error(`topping up the store failed: ${top.stdout}`)
     result.queriedEvents = 1_000_000

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { collectOutput } from './command.js'
 import { invoke } from './program.js'
 import { QUERY_SOCKET, runInServer, serveQueries } from './query-socket.js'
@@ -25,7 +25,7 @@ async function served(args: string[]): Promise<{ out: string; err: string; code:
 
 async function storeWithEvents(): Promise<string> {
   const dir = join(mkdtempSync(join(tmpdir(), 'kubetrail-sock-')), 'data')
-  const r = await local(['import', requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), '--data-dir', dir])
+  const r = await local(['import', requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), '--data-dir', dir])
   expect(r.code).toBe(0)
   return dir
 }

@@ -10,13 +10,13 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { freePort } from '../../test/support/net.js'
 import { post } from '../core/http.js'
 import { alertmanagerSink, builtinRules, slackSink, webhookSink } from '../detect/index.js'
 import { startCollector } from './index.js'
 
-const LINES = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
+const LINES = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
 
 const children: ChildProcess[] = []
 afterAll(() => {

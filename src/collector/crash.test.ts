@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { freePort } from '../../test/support/net.js'
 import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
@@ -17,7 +17,7 @@ import { openStore } from '../store/index.js'
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js')
 /** The heap flags the systemd unit, the image and `npm start` run serve with: the test runs it as deployed. */
 const DEPLOYED_NODE_FLAGS = /NODE_OPTIONS=([^"\n]+)/.exec(readFileSync(resolve(import.meta.dirname, '../../deploy/systemd/kubetrail.service'), 'utf8'))![1]!.split(' ')
-const LINES = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
+const LINES = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
 
 async function waitUp(url: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {

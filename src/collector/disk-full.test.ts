@@ -12,12 +12,12 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
 import { startCollector } from './index.js'
 
-const LINES = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
+const LINES = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean)
 const isRoot = process.getuid?.() === 0
 const mountPoint = mkdtempSync(join(tmpdir(), 'kubetrail-tmpfs-'))
 let mounted = false

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
 import { Redactor, REDACTED_PREFIX } from '../ingest/index.js'
 import { compilePolicy, parsePolicyObject } from '../policy/index.js'
@@ -11,8 +11,8 @@ import { jsonOfStoreLine } from '../store/index.js'
 /** The JSON of each accepted event (the pipeline hands the WAL store lines: columns, then the JSON). */
 const jsonOf = (r: { accepted: string[] }) => r.accepted.map(jsonOfStoreLine)
 
-const FULL = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
-const WEBHOOK_BODY = requireShared(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body'))
+const FULL = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const WEBHOOK_BODY = requireFixture(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body'))
 const redactor = new Redactor(Buffer.alloc(32, 7))
 
 describe('decodeBody', () => {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { FIXTURES_DIR, requireShared, RESEARCH_DIR } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture, GEN_AUDIT } from '../../test/support/fixtures.js'
 import { Collector } from './collector.js'
 import { chunksOfBytes } from './sealer.js'
 import { openStore } from '../store/index.js'
@@ -28,7 +28,7 @@ describe('chunksOfBytes', () => {
 describe('sealing under load', () => {
   it('closes WAL files at 6 MB while the sealer waits, and commits them one at a time', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'kubetrail-seal-')), 'gen.ndjson')
-    execFileSync(process.execPath, [requireShared(resolve(RESEARCH_DIR, 'gen-audit.mjs')), '--bytes', '20000000', '--seed', '5', '--out', file], { stdio: 'ignore' })
+    execFileSync(process.execPath, [requireFixture(GEN_AUDIT), '--bytes', '20000000', '--seed', '5', '--out', file], { stdio: 'ignore' })
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
     const dataDir = join(mkdtempSync(join(tmpdir(), 'kubetrail-seal-')), 'data')
     // no seal by time or count during the test: only the size closes files
@@ -52,7 +52,7 @@ describe('sealing under load', () => {
 
 describe('sealing WAL files the store cannot read itself', () => {
   it('a file left with a bare CR in an event (by an older version) is still stored, every event once', async () => {
-    const lines = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean).slice(0, 50)
+    const lines = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean).slice(0, 50)
     const dataDir = join(mkdtempSync(join(tmpdir(), 'kubetrail-seal-')), 'data')
     mkdirSync(join(dataDir, 'wal'), { recursive: true, mode: 0o700 })
     const text = lines.map((l, i) => `default\t${i === 7 ? l.replace('"level":', '\r"level":') : l}\n`).join('')

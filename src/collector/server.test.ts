@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
 import { startCollector, tlsPaths, type RunningCollector } from './index.js'
 
-const BODY = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body')), 'utf8')
+const BODY = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body')), 'utf8')
 
 function dataDir(): string {
   return join(mkdtempSync(join(tmpdir(), 'kubetrail-serve-')), 'data')

@@ -5,13 +5,13 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import type { AuditEvent } from '../model/index.js'
 import { compilePolicy, parsePolicyObject, PRESETS, loadPolicyText } from '../policy/index.js'
 import { builtinRules, Detector, parseRules, ruleCoverage, type Alert } from './index.js'
 import { prefilterFor, topLevelConjuncts } from './prefilter.js'
 
-const EVENTS = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent)
+const EVENTS = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent)
 const RULES = builtinRules()
 const run = (events: AuditEvent[], rules = RULES) => {
   const d = new Detector(rules)

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { kubeadmNode, KUBEADM_APISERVER_MANIFEST, KUBEADM_CONFIG_V1BETA3, type NodeTree } from '../../test/support/node-tree.js'
 import { clusterConfiguration, disableAudit, enableAudit, runDoctor, type Finding } from './index.js'
 import { PRESETS } from '../policy/index.js'
@@ -26,7 +26,7 @@ const doctor = (t: NodeTree, extra: Parameters<typeof runDoctor>[0] = {}) => run
 function apiserverRunsAndLogs(t: NodeTree, ageMinutes = 1): void {
   t.restartApiserver()
   const at = new Date(Date.now() - ageMinutes * 60_000).toISOString().replace('Z', '000Z')
-  const line = readFileSync(requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n')[0]!.replace(/"stageTimestamp":"[^"]+"/, `"stageTimestamp":"${at}"`)
+  const line = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), 'utf8').split('\n')[0]!.replace(/"stageTimestamp":"[^"]+"/, `"stageTimestamp":"${at}"`)
   t.write(LOG, line + '\n', 0o600)
 }
 
@@ -185,7 +185,7 @@ describe('kubetrail doctor', () => {
   })
 
   it('AuditLogError from the counters a real apiserver exported with a full disk (two scrapes)', async () => {
-    const dir = requireShared(resolve(FIXTURES_DIR, 'runs/write-errors/log-tmpfs-full-blocking'))
+    const dir = requireFixture(resolve(FIXTURES_DIR, 'runs/write-errors/log-tmpfs-full-blocking'))
     const scrapes = [readFileSync(join(dir, 'metrics.audit-before-traffic.txt'), 'utf8'), readFileSync(join(dir, 'metrics.audit-after-traffic.txt'), 'utf8')]
     let n = 0
     const tokens: Array<string | undefined> = []

@@ -3,10 +3,10 @@ import { join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { readAuditLogAll, type AuditRecord } from './index.js'
 
-const RUNS = requireShared(resolve(FIXTURES_DIR, 'runs'))
+const RUNS = requireFixture(resolve(FIXTURES_DIR, 'runs'))
 
 /** Every audit log and webhook body among the real-apiserver fixtures (JSON formats only). */
 function fixtureLogs(dir = RUNS): string[] {

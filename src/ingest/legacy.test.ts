@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import type { AuditEvent } from '../model/index.js'
 import { parseLegacyLine, readAuditLogAll, toMicroTime } from './index.js'
 
-const run = (name: string) => requireShared(resolve(FIXTURES_DIR, 'runs', name))
+const run = (name: string) => requireFixture(resolve(FIXTURES_DIR, 'runs', name))
 
 /** What the legacy format can carry, to compare it with the same request logged as JSON. */
 function comparable(e: AuditEvent) {

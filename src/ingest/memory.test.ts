@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { RESEARCH_DIR, requireShared } from '../../test/support/shared.js'
+import { GEN_AUDIT, requireFixture } from '../../test/support/fixtures.js'
 import { readAuditLog } from './index.js'
 
 // Generating and reading 200 MB takes ~6 s here; KUBETRAIL_SKIP_MEMORY_TEST=1 skips it.
@@ -15,7 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 describe.skipIf(skip)('readAuditLog memory', () => {
   it('stays flat on a 200 MB log: RSS grows by less than 150 MB, in both modes', async () => {
     const file = join(dir, 'audit.log')
-    execFileSync(process.execPath, [requireShared(resolve(RESEARCH_DIR, 'gen-audit.mjs')), '--bytes', '200000000', '--out', file], { stdio: 'ignore' })
+    execFileSync(process.execPath, [requireFixture(GEN_AUDIT), '--bytes', '200000000', '--out', file], { stdio: 'ignore' })
     expect(statSync(file).size).toBeGreaterThan(190_000_000)
     for (const mode of ['head', 'full'] as const) {
       const before = process.memoryUsage.rss()

@@ -5,10 +5,10 @@ import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { formatMalformed, readAuditLogAll } from './index.js'
 
-const run = (name: string) => requireShared(resolve(FIXTURES_DIR, 'runs', name))
+const run = (name: string) => requireFixture(resolve(FIXTURES_DIR, 'runs', name))
 const tmp = mkdtempSync(join(tmpdir(), 'kubetrail-ingest-'))
 let n = 0
 function tmpFile(content: string | Buffer): string {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import type { AuditEvent } from '../model/index.js'
 import { mayHoldSecrets, Redactor } from './redact.js'
 
@@ -16,7 +16,7 @@ function expectSound(text: string): void {
 
 describe('mayHoldSecrets', () => {
   it('lets through every real event the redactor changes, and skips most others', () => {
-    const runs = requireShared(resolve(FIXTURES_DIR, 'runs'))
+    const runs = requireFixture(resolve(FIXTURES_DIR, 'runs'))
     let changed = 0
     let skipped = 0
     let total = 0

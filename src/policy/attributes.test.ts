@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import type { AuditEvent } from '../model/index.js'
 import { attributesFromEvent, attributesFromRequest, RequestInvalidError } from './attributes.js'
 
-const FULL_LOG = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const FULL_LOG = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 const EVENTS = readFileSync(FULL_LOG, 'utf8')
   .split('\n')
   .filter(Boolean)

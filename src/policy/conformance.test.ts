@@ -5,9 +5,8 @@
  * `runPolicyConformance` against an engine, so another implementation can run the same table.
  */
 import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { RESEARCH_DIR, requireShared } from '../../test/support/shared.js'
+import { CONFORMANCE_CASES, requireFixture } from '../../test/support/fixtures.js'
 import type { Policy } from '../model/index.js'
 import { compilePolicy, unionStages } from './evaluate.js'
 import { loadPolicyText, parsePolicyObject, PolicyInvalidError } from './load.js'
@@ -32,7 +31,7 @@ export interface PolicyEngine {
   unionStages(a: readonly string[] | null, b: readonly string[] | null): string[]
 }
 
-const CASES = JSON.parse(readFileSync(requireShared(resolve(RESEARCH_DIR, 'policy-conformance-cases.json')), 'utf8')) as ConformanceCase[]
+const CASES = JSON.parse(readFileSync(requireFixture(CONFORMANCE_CASES), 'utf8')) as ConformanceCase[]
 
 const NEWEST = parseKubernetesVersion(undefined)
 

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { goJson, replayEvent, replayVerdict } from './replay.js'
 import { attributesFromEvent, compilePolicy, loadPolicyFile, parseKubernetesVersion } from './index.js'
 import type { AuditEvent } from '../model/index.js'
@@ -21,7 +21,7 @@ import type { AuditEvent } from '../model/index.js'
 const KUBERNETES_1_20 = parseKubernetesVersion('1.20')
 
 function readEvents(file: string): AuditEvent[] {
-  return readFileSync(requireShared(file), 'utf8')
+  return readFileSync(requireFixture(file), 'utf8')
     .split('\n')
     .filter((l) => l.length > 0 && l.endsWith('}'))
     .map((l) => JSON.parse(l) as AuditEvent)
@@ -64,7 +64,7 @@ function differences(a: Map<string, number>, b: Map<string, number>): string[] {
 const full = () => readEvents(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 
 async function replay(policyFile: string, events: AuditEvent[]): Promise<AuditEvent[]> {
-  const loaded = await loadPolicyFile(requireShared(policyFile), { kubernetesVersion: KUBERNETES_1_20 })
+  const loaded = await loadPolicyFile(requireFixture(policyFile), { kubernetesVersion: KUBERNETES_1_20 })
   const evaluator = compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion })
   const out: AuditEvent[] = []
   for (const e of events) {

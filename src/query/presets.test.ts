@@ -8,13 +8,13 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { openStore, type AuditStore } from '../store/index.js'
 import { rawEvents } from '../store/store.suite.js'
 import { findPreset, privilegedReasons, QUERY_PRESETS } from './index.js'
 import { isExternalIP } from '../model/index.js'
 
-const LOG = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const LOG = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 let store: AuditStore
 
 beforeAll(async () => {

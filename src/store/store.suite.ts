@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { FIXTURES_DIR, requireShared } from '../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import type { AuditStore, RawEvent } from './types.js'
 import { carriesPodSpec, isExternalIP, type AuditEvent } from '../model/index.js'
 import { privilegedReasons, tokenReviewFailed } from '../query/index.js'
@@ -19,7 +19,7 @@ export interface StoreFactory {
   tamper?: (dir: string, seq: number, how: 'alter' | 'delete-event' | 'reorder' | 'insert' | 'remove-batch') => Promise<void>
 }
 
-const FULL = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const FULL = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 
 export function rawEvents(file = FULL): RawEvent[] {
   return readFileSync(file, 'utf8')

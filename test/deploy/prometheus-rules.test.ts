@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { FIXTURES_DIR, requireShared } from '../support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../support/fixtures.js'
 import { createMetrics } from '../../src/collector/index.js'
 
 const RULES_DIR = resolve(import.meta.dirname, '../../deploy/prometheus')
@@ -38,7 +38,7 @@ describe('deploy/prometheus/kubetrail-rules.yaml', () => {
   })
 
   it('AuditLogError fires on the counters of a real apiserver whose disk filled, and not on a healthy one', () => {
-    const run = (name: string) => requireShared(resolve(FIXTURES_DIR, 'runs', name))
+    const run = (name: string) => requireFixture(resolve(FIXTURES_DIR, 'runs', name))
     const dir = mkdtempSync(join(tmpdir(), 'kubetrail-promtool-'))
     copyFileSync(join(RULES_DIR, 'kubetrail-rules.yaml'), join(dir, 'kubetrail-rules.yaml'))
     const series = (runDir: string, instance: string) => {

@@ -6,13 +6,13 @@ import { describe, expect, it } from 'vitest'
 import { collectOutput } from '../command.js'
 import { invoke } from '../program.js'
 import { renderError } from '../render-error.js'
-import { FIXTURES_DIR, requireShared } from '../../../test/support/shared.js'
+import { FIXTURES_DIR, requireFixture } from '../../../test/support/fixtures.js'
 
 async function run(args: string[]) {
   const r = await invoke(args, { stdin: new PassThrough(), cwd: process.cwd(), isTTY: false })
   return { out: r.result ? await collectOutput(r.result) : r.printed, err: r.error ? renderError(r.error, false) : (r.result?.warnings ?? []).join('\n'), code: r.error ? r.exitCode : (r.result?.exitCode ?? 0) }
 }
-const LOG = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const LOG = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 
 describe('kubetrail detect / rules / alerts (CLI)', () => {
   it('detect over a file: alerts at or above --severity, exit 1 when any', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { collectOutput } from '../command.js'
 import { invoke } from '../program.js'
 import { renderError } from '../render-error.js'
-import { REPO_ROOT } from '../../../test/support/shared.js'
+import { REPO_ROOT } from '../../../test/support/fixtures.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'kubetrail-init-'))
 const ctx = { stdin: new PassThrough(), cwd: dir, isTTY: false }

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { collectOutput } from '../command.js'
 import { invoke } from '../program.js'
-import { FIXTURES_DIR, REPO_ROOT, requireShared } from '../../../test/support/shared.js'
+import { FIXTURES_DIR, REPO_ROOT, requireFixture } from '../../../test/support/fixtures.js'
 import type { SimulationSummary, PolicyDiffSummary } from '../../policy/index.js'
 
 const ctx = { stdin: new PassThrough(), cwd: process.cwd(), isTTY: false }
@@ -15,7 +15,7 @@ async function run(args: string[]) {
   const out = await collectOutput(r.result!)
   return { out, code: r.result!.exitCode ?? 0, warnings: r.result!.warnings ?? [] }
 }
-const FULL_LOG = requireShared(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+const FULL_LOG = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 const POLICIES = ['minimal', 'comprehensive', 'compliance', 'low-write', 'seed-main', 'full'].map((p) => resolve(REPO_ROOT, 'examples/policies', `${p}.yaml`))
 
 describe('kubetrail policy simulate', () => {
@@ -61,11 +61,11 @@ describe('kubetrail policy simulate', () => {
   })
 
   it('flags estimates when the input was recorded with less detail than the policy asks for', async () => {
-    const seedMainLog = requireShared(resolve(FIXTURES_DIR, 'runs/seed-main/audit.log'))
+    const seedMainLog = requireFixture(resolve(FIXTURES_DIR, 'runs/seed-main/audit.log'))
     const summary = JSON.parse((await run(['policy', 'simulate', POLICIES[5]!, seedMainLog, '-o', 'json'])).out) as SimulationSummary
     expect(summary.estimates.join('\n')).toMatch(/recorded at a lower level/)
     expect(summary.estimates.join('\n')).toMatch(/no RequestReceived events/)
-    const legacy = JSON.parse((await run(['policy', 'simulate', POLICIES[0]!, requireShared(resolve(FIXTURES_DIR, 'runs/legacy-format/audit.log')), '-o', 'json'])).out) as SimulationSummary
+    const legacy = JSON.parse((await run(['policy', 'simulate', POLICIES[0]!, requireFixture(resolve(FIXTURES_DIR, 'runs/legacy-format/audit.log')), '-o', 'json'])).out) as SimulationSummary
     expect(legacy.estimates.join('\n')).toMatch(/legacy text format/)
   })
 

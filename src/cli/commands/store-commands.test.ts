@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { collectOutput } from '../command.js'
 import { invoke } from '../program.js'
 import { renderError } from '../render-error.js'
-import { FIXTURES_DIR, REPO_ROOT, requireShared } from '../../../test/support/shared.js'
+import { FIXTURES_DIR, REPO_ROOT, requireFixture } from '../../../test/support/fixtures.js'
 import { rotationOrder } from './import.js'
 import { REDACTED_PREFIX } from '../../ingest/index.js'
 
@@ -16,7 +16,7 @@ async function run(args: string[]) {
   const r = await invoke(args, ctx)
   return { out: r.result ? await collectOutput(r.result) : '', code: r.result?.exitCode ?? r.exitCode, err: r.error ? renderError(r.error, false) : '' }
 }
-const fixture = (p: string) => requireShared(resolve(FIXTURES_DIR, 'runs', p))
+const fixture = (p: string) => requireFixture(resolve(FIXTURES_DIR, 'runs', p))
 const newStore = () => join(mkdtempSync(join(tmpdir(), 'kubetrail-cmd-')), 'data')
 
 describe('kubetrail import', () => {

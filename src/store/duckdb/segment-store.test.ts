@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { requireShared, RESEARCH_DIR } from '../../../test/support/shared.js'
+import { requireFixture, GEN_AUDIT } from '../../../test/support/fixtures.js'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { carriesPodSpec, isExternalIP, userKind, type AuditEvent } from '../../model/index.js'
@@ -57,7 +57,7 @@ async function expectVerifiedThenRemove(store: DuckDbSegmentStore, dir: string):
 describe('compaction under a memory limit', () => {
   it('merges many collector-sized segments without running out of memory, and answers the same', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'kubetrail-compact-')), 'gen.ndjson')
-    execFileSync(process.execPath, [requireShared(resolve(RESEARCH_DIR, 'gen-audit.mjs')), '--events', '60000', '--seed', '3', '--out', file], { stdio: 'ignore' })
+    execFileSync(process.execPath, [requireFixture(GEN_AUDIT), '--events', '60000', '--seed', '3', '--out', file], { stdio: 'ignore' })
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
     const dir = mkdtempSync(join(tmpdir(), 'kubetrail-compact-'))
     // the collector's settings; 60k events (~100 MB of rows) in one sort fail under this limit

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { auditTimeMicros, checkAuditEvent, type AuditEvent } from '../../model/index.js'
-import { requireShared, RESEARCH_DIR } from '../../../test/support/shared.js'
+import { requireFixture, GEN_AUDIT } from '../../../test/support/fixtures.js'
 import { rawEvents } from '../store.suite.js'
 import { DuckDbSegmentStore } from './segment-store.js'
 import { jsonOfStoreLine, storeLine } from './store-line.js'
@@ -51,7 +51,7 @@ function expectSameRows(r: { fromLines: string[]; fromJson: string[] }, count: n
 describe('store lines', () => {
   it('store every column as an import of the same JSON does: real apiserver events and generated ones', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'kubetrail-gen-')), 'gen.log')
-    execFileSync(process.execPath, [requireShared(resolve(RESEARCH_DIR, 'gen-audit.mjs')), '--events', '4000', '--seed', '11', '--out', file], { stdio: 'ignore' })
+    execFileSync(process.execPath, [requireFixture(GEN_AUDIT), '--events', '4000', '--seed', '11', '--out', file], { stdio: 'ignore' })
     const events = [...rawEvents(), ...rawEvents(file)].map((e) => JSON.parse(e.json) as AuditEvent)
     expect(events.every((e) => checkAuditEvent(e) === undefined)).toBe(true)
     const r = await storedBothWays(events)
