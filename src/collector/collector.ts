@@ -113,11 +113,27 @@ export class Collector {
   }
 
   get ready(): boolean {
-    return !this.stopped && this.storeError === undefined
+    return !this.stopped && this.storeError === undefined && this.failingFollowers.size === 0
   }
 
   get lastStoreError(): string | undefined {
     return this.storeError
+  }
+
+  /** Why /readyz says not ready (undefined when ready). */
+  get notReadyReason(): string | undefined {
+    if (this.stopped) return 'shutting down'
+    const reasons = [...(this.storeError ? [`store: ${this.storeError}`] : []), ...[...this.failingFollowers].map(([path, why]) => `following ${path}: ${why}`)]
+    return reasons.length > 0 ? reasons.join('; ') : undefined
+  }
+
+  private readonly failingFollowers = new Map<string, string>()
+
+  /** A follower reports that its polls keep failing (a reason), or that they work again (undefined). */
+  followerFailing(path: string, reason: string | undefined): void {
+    if (reason === undefined) this.failingFollowers.delete(path)
+    else this.failingFollowers.set(path, reason)
+    this.metrics.followerFailing.set({ path }, reason === undefined ? 0 : 1)
   }
 
   /**
@@ -153,7 +169,17 @@ export class Collector {
     // retries it, and the detector does not count an event twice.
     const detector = this.options.detector
     const alerts: Alert[] = []
-    const onEvent = detector ? (e: AuditEvent) => void alerts.push(...detector.evaluate(e, cluster)) : undefined
+    // a rule failing on one event (a library's limit on a strange body) costs that event its alerts, never its storing
+    const onEvent = detector
+      ? (e: AuditEvent) => {
+          try {
+            alerts.push(...detector.evaluate(e, cluster))
+          } catch (error) {
+            this.metrics.detectionErrors.inc()
+            this.log(`detection failed on event ${e.auditID} (stored, no alerts from it): ${(error as Error).message}`)
+          }
+        }
+      : undefined
     const result = processEvents(items, { policy: this.options.policy, redactor: this.redactor, onEvent })
     if (alerts.length > 0) this.raise(alerts)
     try {
@@ -164,7 +190,8 @@ export class Collector {
       throw new CollectorBusyError(`could not make the events durable: ${(error as Error).message}`, 10, 503)
     }
     this.metrics.commitSeconds.observe((performance.now() - started) / 1000)
-    if (result.rejected.length > 0) this.metrics.rejected.inc({ cluster, source }, result.rejected.length)
+    if (result.rejectedCount > 0) this.metrics.rejected.inc({ cluster, source }, result.rejectedCount)
+    if (result.safeForm > 0) this.metrics.bodiesOmitted.inc({ cluster, source }, result.safeForm)
     if (result.dropped > 0) this.metrics.dropped.inc({ cluster, source, reason: 'policy' }, result.dropped)
     if (result.redactedValues > 0) this.metrics.redacted.inc({ cluster }, result.redactedValues)
     if (result.newestStageTime) {
@@ -174,7 +201,7 @@ export class Collector {
         this.metrics.newestEvent.set({ cluster }, seconds)
       }
     }
-    return { accepted: result.accepted.length, rejected: result.rejected, dropped: result.dropped, redactedValues: result.redactedValues }
+    return { accepted: result.accepted.length, rejected: result.rejected, rejectedCount: result.rejectedCount, safeForm: result.safeForm, dropped: result.dropped, redactedValues: result.redactedValues }
   }
 
   private readonly newest = new Map<string, number>()

@@ -3,7 +3,7 @@
  * audit-<time>.log, some gzipped afterwards) and logrotate's copy-truncate, across collector
  * restarts, one of them while a rotation happens.
  */
-import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -131,6 +131,86 @@ describe('follower', () => {
     expect(logs.join('\n')).toContain(`${live}:2: not JSON`)
     const store = await openStore(dataDir)
     expect(await store.count({})).toBe(3)
+    await store.close()
+  })
+
+  it('never sticks on a line: one over --max-body is reported and passed, one over the 8 MiB read chunk is stored', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'kubetrail-follow-'))
+    const dataDir = join(base, 'data')
+    const live = join(base, 'audit.log')
+    const withBody = (line: string, id: string, bytes: number) =>
+      line.replace(/"auditID":"[^"]+"/, `"auditID":"${id}"`).replace(/,"requestReceivedTimestamp"/, `,"requestObject":{"pad":"${'x'.repeat(bytes)}"},"requestReceivedTimestamp"`)
+    writeFileSync(live, [LINES[0], withBody(LINES[1]!, 'too-long', 3 << 20), LINES[2], withBody(LINES[3]!, 'over-a-chunk', 9 << 20), LINES[4]].join('\n') + '\n')
+    const logs: string[] = []
+    const collector = await Collector.start({ dataDir })
+    const follower = new Follower({ path: live, cluster: 'c' }, collector, { checkpointPath: join(dataDir, 'cp.json'), log: (l) => logs.push(l), maxLineBytes: 10 << 20 })
+    const small = new Follower({ path: live, cluster: 'small' }, collector, { checkpointPath: join(dataDir, 'cp-small.json'), log: (l) => logs.push(l), maxLineBytes: 2 << 20 })
+    await follower.poll()
+    await small.poll()
+    await collector.stop()
+    expect(logs.join('\n')).toMatch(new RegExp(`${live}:2: line of \\d+ bytes, longer than ${2 << 20} \\(serve --max-body\\): skipped`))
+    expect(logs.join('\n')).toMatch(new RegExp(`${live}:4: line of \\d+ bytes, longer than ${2 << 20}`))
+    const store = await openStore(dataDir)
+    expect(await store.count({ clusters: ['c'] })).toBe(5)
+    expect(await store.count({ clusters: ['small'] })).toBe(3)
+    await store.close()
+    expect((JSON.parse(readFileSync(join(dataDir, 'cp-small.json'), 'utf8')) as Record<string, { offset: number }>)[live]!.offset).toBe(readFileSync(live).length)
+  })
+
+  it('reads again from the start when the checkpoint file is torn, and says /readyz-not-ready while the followed path cannot be read', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'kubetrail-follow-'))
+    const dataDir = join(base, 'data')
+    const live = join(base, 'audit.log')
+    const cpFile = join(dataDir, 'cp.json')
+    writeFileSync(live, LINES.slice(0, 10).join('\n') + '\n')
+    const logs: string[] = []
+    const collector = await Collector.start({ dataDir })
+    writeFileSync(cpFile, '{"torn')
+    const follower = new Follower({ path: live, cluster: 'c' }, collector, { checkpointPath: cpFile, log: (l) => logs.push(l), pollMs: 20 })
+    await follower.poll()
+    expect(logs.join('\n')).toMatch(/not readable as checkpoints/)
+    // a directory where the log should be: every poll fails until it is a file again
+    rmSync(live)
+    mkdirSync(live)
+    follower.start()
+    for (let i = 0; i < 100 && collector.ready; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(collector.ready).toBe(false)
+    expect(collector.notReadyReason).toMatch(new RegExp(`following ${live}: .*EISDIR`))
+    expect(await collector.metrics.registry.getSingleMetricAsString('kubetrail_follower_failing')).toMatch(/kubetrail_follower_failing\{path=".*"\} 1/)
+    rmSync(live, { recursive: true })
+    writeFileSync(live, LINES.slice(10, 12).join('\n') + '\n')
+    for (let i = 0; i < 100 && !collector.ready; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(collector.ready).toBe(true)
+    await follower.stop()
+    await collector.stop()
+    const store = await openStore(dataDir)
+    expect(await store.count({})).toBe(12)
+    await store.close()
+  })
+
+  it('reports a truncated gzip backup and reads the backups and the live file after it', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'kubetrail-follow-'))
+    const dataDir = join(base, 'data')
+    const live = join(base, 'audit.log')
+    writeFileSync(live, LINES.slice(0, 5).join('\n') + '\n')
+    const logs: string[] = []
+    const collector = await Collector.start({ dataDir })
+    const follower = new Follower({ path: live, cluster: 'c' }, collector, { checkpointPath: join(dataDir, 'cp.json'), log: (l) => logs.push(l) })
+    await follower.poll()
+    appendFileSync(live, LINES.slice(5, 200).join('\n') + '\n')
+    const gz = gzipSync(readFileSync(live))
+    writeFileSync(join(base, 'audit-2026-01-01T00-00-00.000.log.gz'), gz.subarray(0, gz.length - 200))
+    rmSync(live)
+    writeFileSync(join(base, 'audit-2026-01-01T00-01-00.000.log'), LINES.slice(200, 210).join('\n') + '\n')
+    writeFileSync(live, LINES.slice(210, 215).join('\n') + '\n')
+    await follower.poll()
+    await collector.stop()
+    expect(logs.join('\n')).toMatch(/audit-2026-01-01T00-00-00\.000\.log\.gz:\d+: cannot read further: the gzip data ends early/)
+    const store = await openStore(dataDir)
+    // what the truncated backup still held, and everything after it
+    const n = await store.count({})
+    expect(n).toBeGreaterThan(5 + 15)
+    expect(n).toBeLessThan(215)
     await store.close()
   })
 })

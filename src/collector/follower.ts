@@ -12,13 +12,19 @@
  *   store drops the repeats.
  *
  * A last line without its newline is being written: it is waited for, never parsed.
+ *
+ * Never stuck on a line: a line longer than `maxLineBytes` is reported (file:line, the reason, a
+ * metric) and passed; a chunk the collector fails on for a reason other than "busy" (which
+ * clears by itself and is retried) is ingested line by line, and the line that fails is
+ * reported and passed. Failing polls make /readyz say so (`Collector.followerFailing`).
  */
 import { createHash } from 'node:crypto'
-import { closeSync, createReadStream, existsSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs'
+import { closeSync, createReadStream, existsSync, type ReadStream, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync, type Stats } from 'node:fs'
 import { basename, dirname, extname, join } from 'node:path'
 import { constants as zlibConstants, createGunzip, gunzipSync } from 'node:zlib'
-import { rotationOrder } from '../ingest/index.js'
-import type { Collector } from './collector.js'
+import { rotationOrder, splitLines } from '../ingest/index.js'
+import { CollectorBusyError, type Collector } from './collector.js'
+import type { DecodedItem } from './pipeline.js'
 
 export interface FollowSpec {
   path: string
@@ -42,6 +48,9 @@ const STAMP = /-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\./
 
 const FINGERPRINT_MAX = 4096
 const CHUNK_LINES = 2000
+const CHUNK_BYTES = 8 * 1024 * 1024
+/** Polls that fail in a row before /readyz says the follower is failing (one can be a rotation caught midway). */
+const FAILURES_BEFORE_UNREADY = 3
 
 export interface FollowerOptions {
   /** Where checkpoints live (`<data-dir>/follow-checkpoints.json`). */
@@ -50,6 +59,8 @@ export interface FollowerOptions {
   /** Without a checkpoint: read the file from its start (default) or only what is appended from now on. */
   from?: 'start' | 'end'
   log?: (line: string) => void
+  /** Longer lines are reported and passed (default 32 MiB, as `serve --max-body`). */
+  maxLineBytes?: number
 }
 
 export class Follower {
@@ -67,10 +78,20 @@ export class Follower {
     this.tick()
   }
 
+  private failures = 0
+
   private tick(): void {
     if (this.stopped) return
     this.running = this.poll()
-      .catch((error: unknown) => this.options.log?.(`follow ${this.spec.path}: ${(error as Error).message} (will retry)`))
+      .then(() => {
+        this.failures = 0
+        this.collector.followerFailing(this.spec.path, undefined)
+      })
+      .catch((error: unknown) => {
+        const message = (error as Error).message
+        if (this.failures === 0 || this.failures % 100 === 0) this.options.log?.(`follow ${this.spec.path}: ${message} (will retry)`)
+        if (++this.failures >= FAILURES_BEFORE_UNREADY) this.collector.followerFailing(this.spec.path, message)
+      })
       .finally(() => {
         this.running = undefined
         if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.options.pollMs ?? 250)
@@ -89,7 +110,7 @@ export class Follower {
     if (!existsSync(path)) return
     const st = statSync(path)
     // this follower is the only writer of its entry: the file is read once, at the first poll
-    let cp = (this.checkpoint ??= readCheckpoints(this.options.checkpointPath)[path])
+    let cp = (this.checkpoint ??= readCheckpoints(this.options.checkpointPath, this.options.log)[path])
     if (!cp) {
       const previousBackup = this.backups().at(-1)
       cp = this.options.from === 'end'
@@ -145,34 +166,27 @@ export class Follower {
 
   /** A finished file (plain or gzip) from `offset` to its end; a torn last line is still an event there. */
   private async readWhole(file: string, offset: number, firstLine: number): Promise<void> {
-    let stream: NodeJS.ReadableStream = createReadStream(file)
-    if (isGzipFile(file)) stream = stream.pipe(createGunzip())
-    let skipped = 0
-    let carry = ''
-    let line = firstLine
-    let batch: Array<{ at: string; value: unknown; parseError?: string }> = []
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let buf = chunk
-      if (skipped < offset) {
-        const skip = Math.min(offset - skipped, buf.length)
-        skipped += skip
-        buf = buf.subarray(skip)
-        if (buf.length === 0) continue
-      }
-      const text = carry + buf.toString('utf8')
-      const lines = text.split('\n')
-      carry = lines.pop()!
-      for (const l of lines) {
-        line++
-        if (l.trim() !== '') batch.push(parseLine(l, `${file}:${line}`))
-      }
+    let stream: AsyncIterable<Buffer> = createReadStream(file)
+    if (isGzipFile(file)) stream = (stream as ReadStream).pipe(createGunzip())
+    // split on bytes (a character cut between two chunks stays whole); a truncated gzip file and an
+    // over-long line are reported, and the lines around them read
+    const at = (n: number) => `${file}:${firstLine + n}`
+    const lines = splitLines(skipBytes(stream, offset), (p) => this.malformed(at(p.line), p.reason), undefined, this.maxLineBytes)
+    let batch: DecodedItem[] = []
+    for await (const { lines: text, firstLine: n } of lines) {
+      text.forEach((l, i) => {
+        if (l.trim() !== '') batch.push(lineItem(l, at(n + i)))
+      })
       if (batch.length >= CHUNK_LINES) {
         await this.ingest(batch)
         batch = []
       }
     }
-    if (carry.trim() !== '') batch.push(parseLine(carry, `${file}:${line + 1}`))
     await this.ingest(batch)
+  }
+
+  private get maxLineBytes(): number {
+    return this.options.maxLineBytes ?? 32 * 1024 * 1024
   }
 
   /** The live file from the checkpoint: complete lines only, checkpoint after each durable chunk. */
@@ -185,19 +199,30 @@ export class Follower {
       let offset = cp.offset
       let line = cp.line
       while (offset < size) {
-        const want = Math.min(size - offset, 8 * 1024 * 1024)
+        const want = Math.min(size - offset, CHUNK_BYTES)
         const buf = Buffer.allocUnsafe(want)
         const got = readSync(fd, buf, 0, want, offset)
         const lastNewline = buf.subarray(0, got).lastIndexOf(0x0a)
-        if (lastNewline < 0) break // a partial line: wait for the rest
-        const text = buf.subarray(0, lastNewline).toString('utf8')
-        const items: Array<{ at: string; value: unknown; parseError?: string }> = []
-        for (const l of text.split('\n')) {
+        if (lastNewline < 0) {
+          // one line longer than a chunk
+          const end = nextNewline(fd, offset + got, size)
+          if (end < 0) break // still being written: wait for the rest
           line++
-          if (l.trim() !== '') items.push(parseLine(l, `${path}:${line}`))
+          await this.ingest(await this.longLine(fd, offset, end - offset, `${path}:${line}`))
+          offset = end + 1
+        } else {
+          const text = buf.subarray(0, lastNewline).toString('utf8')
+          const items: DecodedItem[] = []
+          for (const l of text.split('\n')) {
+            line++
+            if (l.trim() === '') continue
+            const bytes = l.length > this.maxLineBytes / 3 ? Buffer.byteLength(l) : l.length
+            if (bytes > this.maxLineBytes) this.malformed(`${path}:${line}`, tooLong(bytes, this.maxLineBytes))
+            else items.push(lineItem(l, `${path}:${line}`))
+          }
+          await this.ingest(items)
+          offset += lastNewline + 1
         }
-        await this.ingest(items)
-        offset += lastNewline + 1
         const fp = cp.fingerprintBytes >= FINGERPRINT_MAX ? cp : fingerprintOf(path, Math.min(offset, FINGERPRINT_MAX))
         cp = { ...cp, offset, line, fingerprint: fp.fingerprint, fingerprintBytes: fp.fingerprintBytes }
         this.save(cp)
@@ -210,10 +235,43 @@ export class Follower {
     }
   }
 
-  private async ingest(items: Array<{ at: string; value: unknown; parseError?: string }>): Promise<void> {
+  /** A line of `length` bytes at `offset`: read when within maxLineBytes, else reported and passed (no items). */
+  private async longLine(fd: number, offset: number, length: number, at: string): Promise<DecodedItem[]> {
+    const max = this.maxLineBytes
+    if (length > max) {
+      this.malformed(at, tooLong(length, max))
+      return []
+    }
+    const buf = Buffer.allocUnsafe(length)
+    readSync(fd, buf, 0, length, offset)
+    return [lineItem(buf.toString('utf8'), at)]
+  }
+
+  /** A line that cannot be stored, for a reason that will not change: reported, counted, passed. */
+  private malformed(at: string, reason: string): void {
+    this.collector.metrics.rejected.inc({ cluster: this.spec.cluster, source: 'follow' })
+    this.options.log?.(`${at}: ${reason}`)
+  }
+
+  private async ingest(items: DecodedItem[]): Promise<void> {
     if (items.length === 0) return
-    const r = await this.collector.ingest(this.spec.cluster, 'follow', items)
+    let r
+    try {
+      r = await this.collector.ingest(this.spec.cluster, 'follow', items)
+    } catch (error) {
+      // busy clears by itself (the chunk is read again at the next poll); anything else would fail
+      // the same way for ever: the line it fails on is found, reported and passed
+      if (error instanceof CollectorBusyError || items.length === 1) return this.failedLine(items, error as Error)
+      for (const item of items) await this.ingest([item])
+      return
+    }
     for (const bad of r.rejected.slice(0, 3)) this.options.log?.(`${bad.at}: ${bad.reason}`)
+    if (r.rejectedCount > 3) this.options.log?.(`… and ${r.rejectedCount - 3} more malformed line(s) in this chunk`)
+  }
+
+  private failedLine(items: DecodedItem[], error: Error): void {
+    if (error instanceof CollectorBusyError) throw error
+    this.malformed(items[0]!.at, `could not be ingested: ${error.message}`)
   }
 
   private checkpoint: Checkpoint | undefined
@@ -227,12 +285,38 @@ export class Follower {
   }
 }
 
-function parseLine(line: string, at: string): { at: string; value: unknown; parseError?: string; text?: string } {
-  try {
-    return { at, value: JSON.parse(line), text: line.endsWith('\r') ? line.slice(0, -1) : line }
-  } catch (error) {
-    return { at, value: undefined, parseError: `not JSON: ${(error as Error).message}` }
+const tooLong = (bytes: number, max: number) => `line of ${bytes} bytes, longer than ${max} (serve --max-body): skipped`
+
+/** The stream without its first `offset` bytes. */
+async function* skipBytes(stream: AsyncIterable<Buffer>, offset: number): AsyncGenerator<Buffer> {
+  let skipped = 0
+  for await (const chunk of stream) {
+    if (skipped >= offset) {
+      yield chunk
+      continue
+    }
+    const skip = Math.min(offset - skipped, chunk.length)
+    skipped += skip
+    if (skip < chunk.length) yield chunk.subarray(skip)
   }
+}
+
+/** A line as an item parsed when it is processed (a chunk's events are not all alive at once). */
+function lineItem(line: string, at: string): DecodedItem {
+  return { at, value: undefined, text: line.endsWith('\r') ? line.slice(0, -1) : line, deferred: true }
+}
+
+/** The position of the first newline at or after `from` (before `size`), or -1; reads without keeping. */
+function nextNewline(fd: number, from: number, size: number): number {
+  const buf = Buffer.allocUnsafe(1024 * 1024)
+  for (let pos = from; pos < size; ) {
+    const got = readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos)
+    if (got <= 0) return -1
+    const i = buf.subarray(0, got).indexOf(0x0a)
+    if (i >= 0) return pos + i
+    pos += got
+  }
+  return -1
 }
 
 function isGzipFile(file: string): boolean {
@@ -286,9 +370,32 @@ function countLines(path: string, upTo: number): number {
   return n
 }
 
-function readCheckpoints(path: string): Record<string, Checkpoint> {
+/**
+ * The checkpoints, or none when the file is unreadable as checkpoints (a torn or edited file):
+ * then every followed file is read again from its start (the store drops what it already has)
+ * rather than the follower failing on it for ever. Entries of the wrong shape are left out.
+ */
+function readCheckpoints(path: string, log?: (line: string) => void): Record<string, Checkpoint> {
   if (!existsSync(path)) return {}
-  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, Checkpoint>
+  let all: unknown
+  try {
+    all = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    log?.(`${path}: not readable as checkpoints (${(error as Error).message}): followed files are read again from their start`)
+    return {}
+  }
+  const out: Record<string, Checkpoint> = {}
+  if (typeof all !== 'object' || all === null || Array.isArray(all)) return out
+  for (const [file, cp] of Object.entries(all)) if (isCheckpoint(cp)) out[file] = cp
+  return out
+}
+
+function isCheckpoint(v: unknown): v is Checkpoint {
+  if (typeof v !== 'object' || v === null) return false
+  const c = v as Record<string, unknown>
+  const count = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+  return count(c['ino']) && count(c['dev']) && count(c['offset']) && count(c['line']) && count(c['fingerprintBytes']) && typeof c['fingerprint'] === 'string' &&
+    (c['previousBackup'] === undefined || typeof c['previousBackup'] === 'string')
 }
 
 /** Atomically (tmp, fsync, rename): a crash leaves the old or the new checkpoint, never half of one. */

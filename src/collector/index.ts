@@ -105,7 +105,7 @@ export async function startCollector(options: StartOptions): Promise<RunningColl
     throw error
   }
   const followers = (options.follow ?? []).map(
-    (spec) => new Follower(spec, collector, { checkpointPath: join(options.dataDir, 'follow-checkpoints.json'), from: options.followFrom, log: options.log }),
+    (spec) => new Follower(spec, collector, { checkpointPath: join(options.dataDir, 'follow-checkpoints.json'), from: options.followFrom, log: options.log, maxLineBytes: options.bodyLimitBytes }),
   )
   for (const f of followers) f.start()
   const address = server.server.address()

@@ -53,8 +53,11 @@ function valueEnd(text: string, i: number): number {
   return j
 }
 
-/** [start, end) of every element of the top-level `items` array, or undefined. */
-export function itemSpans(text: string): Array<[number, number]> | undefined {
+/**
+ * [start, end) of every element of the top-level `items` array, or undefined. At most `limit`
+ * spans: a body of a million items is known to be one after `limit` of them, not a million.
+ */
+export function itemSpans(text: string, limit = Infinity): Array<[number, number]> | undefined {
   let i = skipWs(text, 0)
   if (text[i] !== '{') return undefined
   i++
@@ -67,7 +70,7 @@ export function itemSpans(text: string): Array<[number, number]> | undefined {
     i = skipWs(text, keyEnd + 1)
     if (text[i] !== ':') return undefined
     i = skipWs(text, i + 1)
-    if (key === 'items') return arrayElements(text, i)
+    if (key === 'items') return arrayElements(text, i, limit)
     i = valueEnd(text, i)
     if (i < 0) return undefined
     i = skipWs(text, i)
@@ -76,7 +79,7 @@ export function itemSpans(text: string): Array<[number, number]> | undefined {
   }
 }
 
-function arrayElements(text: string, i: number): Array<[number, number]> | undefined {
+function arrayElements(text: string, i: number, limit: number): Array<[number, number]> | undefined {
   if (text[i] !== '[') return undefined
   const spans: Array<[number, number]> = []
   i = skipWs(text, i + 1)
@@ -86,6 +89,7 @@ function arrayElements(text: string, i: number): Array<[number, number]> | undef
     const end = valueEnd(text, i)
     if (end < 0) return undefined
     spans.push([start, end])
+    if (spans.length >= limit) return spans
     i = skipWs(text, end)
     if (text[i] === ']') return spans
     if (text[i] !== ',') return undefined

@@ -50,7 +50,7 @@ describe('decodeBody', () => {
     }
   })
 
-  it('refuses, with a reason, an event the store could not keep: a time it cannot read, a lone surrogate', () => {
+  it('refuses, with a reason, an event the store could not keep (a time it cannot read); stores one with a lone surrogate with U+FFFD, annotated', () => {
     const line = readFileSync(FULL, 'utf8').split('\n')[0]!
     const event = JSON.parse(line) as Record<string, unknown>
     const bad = [
@@ -62,11 +62,15 @@ describe('decodeBody', () => {
     // an escaped pair is one character, and a literal backslash before "ud800" no escape at all
     const good = [{ ...event, auditID: 'e', userAgent: 'kubectl \ud83d\ude00' }, { ...event, auditID: 'f', userAgent: 'kubectl \\ud800' }]
     const r = processEvents(decodeBody([...bad, ...good].map((e) => JSON.stringify(e)).join('\n')), {})
-    expect(r.rejected.map((x) => x.at)).toEqual(['line 1', 'line 2', 'line 3', 'line 4'])
+    expect(r.rejected.map((x) => x.at)).toEqual(['line 1', 'line 2', 'line 3'])
     expect(r.rejected[0]!.reason).toMatch(/^requestReceivedTimestamp: not an RFC 3339 time/)
     expect(r.rejected[1]!.reason).toMatch(/^stageTimestamp: not an RFC 3339 time/)
-    expect(r.rejected[3]!.reason).toMatch(/lone UTF-16 surrogate/)
-    expect(r.events.map((e) => e.auditID)).toEqual(['e', 'f'])
+    expect(r.rejectedCount).toBe(3)
+    // an API user's patch can hold "\ud800": refusing it would let them keep their request out of the store
+    expect(r.events.map((e) => e.auditID)).toEqual(['d', 'e', 'f'])
+    expect(r.events[0]!.userAgent).toBe('kubectl \ufffd')
+    expect(r.events[0]!.annotations?.['kubetrail.io/sanitized']).toMatch(/lone UTF-16 surrogate/)
+    expect(jsonOf(r)[0]).not.toMatch(/\\ud800/i)
   })
 
   it('parses an EventList item by item: a broken item is refused alone, and a repeated items key reads as JSON.parse reads it', () => {

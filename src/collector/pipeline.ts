@@ -4,12 +4,20 @@
  * (user kind, external source) is computed by the store from the stored fields.
  *
  * One bad event never costs its neighbours: it is reported (index and reason) and the rest go on.
+ * Nothing here recurses over a body: an event whose body is nested 100,000 levels deep is stored
+ * as it came (src/core/json.ts). An event some step still fails on (a bug, a library's limit) is
+ * stored in a safe form, its bodies replaced by a marker and an annotation saying why, with the
+ * size and SHA-256 of the event as received; only when even that fails is it refused, with its
+ * reason. Lone UTF-16 surrogate escapes (which Go's decoder reads as U+FFFD, and which the
+ * store's JSON reader refuses) are replaced by U+FFFD, with an annotation saying so.
  */
+import { createHash } from 'node:crypto'
 import { API_VERSION, checkAuditEvent, levelAtLeast, type AuditEvent } from '../model/index.js'
 import { describeProblem } from '../ingest/index.js'
 import { attributesFromEvent, replayEvent, replayVerdict, type PolicyEvaluator } from '../policy/index.js'
 import { KubetrailError } from '../core/errors.js'
-import { isJsonObject } from '../core/json.js'
+import { isJsonObject, stringifyJson } from '../core/json.js'
+import { annotate, BODIES_OMITTED_ANNOTATION, escapesSurrogate, OMITTED_BODY, sanitizeEvent } from '../ingest/index.js'
 import type { Redactor } from '../ingest/index.js'
 import { storeLine } from '../store/index.js'
 import { itemSpans } from './item-spans.js'
@@ -32,12 +40,20 @@ export interface Rejected {
   reason: string
 }
 
+/** Rejections kept with their reason (the rest are counted): memory stays flat for a body of a million bad items. */
+export const REJECTED_KEPT = 20
+
 export interface PipelineResult {
   /** Events to store, as store lines (src/store): their stored columns, then their JSON. */
   accepted: string[]
   /** The same events, parsed (after redaction); empty when `onEvent` took them. */
   events: AuditEvent[]
+  /** The first REJECTED_KEPT refused events, with their reasons. */
   rejected: Rejected[]
+  /** Every refused event. */
+  rejectedCount: number
+  /** Events stored in a safe form (bodies replaced by a marker) because a step failed on them. */
+  safeForm: number
   /** Dropped by the kubetrail-side policy (level None or an omitted stage). */
   dropped: number
   redactedValues: number
@@ -51,6 +67,18 @@ export class BodyInvalidError extends KubetrailError {
   }
 }
 
+/** More events in one body than --max-batch-items: refused whole (413), before any is parsed. */
+export class TooManyItemsError extends KubetrailError {
+  constructor(readonly limit: number) {
+    super('KT_BODY_TOO_MANY_ITEMS', `more than ${limit} events in one request body`, {
+      hint: `The apiserver sends at most --audit-webhook-batch-max-size events per request (400 by default); raise --max-batch-items if yours is larger than ${limit}.`,
+    })
+  }
+}
+
+/** Events one body may hold (the apiserver's batch is 400 by default): `serve --max-batch-items`. */
+export const DEFAULT_MAX_ITEMS = 5000
+
 /** One event to process: its parsed value (or, `deferred`, its text only, parsed when it is processed) and, when known, its exact text as received. */
 export interface DecodedItem {
   at: string
@@ -60,23 +88,27 @@ export interface DecodedItem {
   deferred?: boolean
 }
 
-/** The events in a request body: an EventList, one Event, or NDJSON (one event per line). */
-export function decodeBody(body: string): DecodedItem[] {
+/**
+ * The events in a request body: an EventList, one Event, or NDJSON (one event per line). More
+ * than `maxItems` events: TooManyItemsError, found before they are parsed or copied.
+ */
+export function decodeBody(body: string, maxItems = DEFAULT_MAX_ITEMS): DecodedItem[] {
   const text = body.trim()
   if (text === '') throw new BodyInvalidError('empty body')
-  const items = eventListItemTexts(body)
+  const items = eventListItemTexts(body, maxItems)
   if (items) return items
   let whole: unknown
   try {
     whole = JSON.parse(text)
   } catch (error) {
     if (!text.includes('\n')) throw new BodyInvalidError(`body is not JSON: ${(error as Error).message}`)
-    return ndjson(text)
+    return ndjson(text, maxItems)
   }
   if (!isJsonObject(whole)) throw new BodyInvalidError('body must be a JSON object (an EventList or an Event)')
   if (whole['kind'] === 'EventList') {
     const items = whole['items']
     if (!Array.isArray(items)) throw new BodyInvalidError('EventList without an items list')
+    if (items.length > maxItems) throw new TooManyItemsError(maxItems)
     // a layout the item scanner does not read as JSON.parse does (e.g. a repeated items key):
     // the events are serialized again rather than stored as a text that may be another item's
     return items.map((value, i) => ({ at: `items[${i}]`, value }))
@@ -93,9 +125,10 @@ export function decodeBody(body: string): DecodedItem[] {
  * every byte is still parsed; undefined (parse it whole) for any other shape, or when the
  * scanner's `items` is not the one JSON.parse sees (a repeated key).
  */
-function eventListItemTexts(body: string): DecodedItem[] | undefined {
-  const spans = itemSpans(body)
+function eventListItemTexts(body: string, maxItems: number): DecodedItem[] | undefined {
+  const spans = itemSpans(body, maxItems + 1)
   if (!spans || spans.length === 0) return undefined
+  if (spans.length > maxItems) throw new TooManyItemsError(maxItems)
   let envelope: unknown
   try {
     envelope = JSON.parse(body.slice(0, spans[0]![0]) + body.slice(spans[spans.length - 1]![1]))
@@ -106,71 +139,114 @@ function eventListItemTexts(body: string): DecodedItem[] | undefined {
   return spans.map(([start, end], i) => ({ at: `items[${i}]`, value: undefined, text: body.slice(start, end), deferred: true }))
 }
 
-function ndjson(text: string): DecodedItem[] {
+/** NDJSON lines, each parsed when it is processed (as an EventList's items). */
+function ndjson(text: string, maxItems: number): DecodedItem[] {
+  let lines = 1
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) if (++lines > maxItems && text.slice(i + 1).trim() !== '') throw new TooManyItemsError(maxItems)
   const out: DecodedItem[] = []
   text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return
-    try {
-      out.push({ at: `line ${i + 1}`, value: JSON.parse(line), text: line })
-    } catch (error) {
-      out.push({ at: `line ${i + 1}`, value: undefined, parseError: `not JSON: ${(error as Error).message}` })
-    }
+    if (line.trim() !== '') out.push({ at: `line ${i + 1}`, value: undefined, text: line, deferred: true })
   })
+  if (out.length > maxItems) throw new TooManyItemsError(maxItems)
   return out
 }
 
-/** Checks, filters and redacts decoded events. */
+/** Checks, filters and redacts decoded events. Never throws for an event: each is stored, stored in a safe form, or refused with its reason. */
 export function processEvents(items: readonly DecodedItem[], options: PipelineOptions): PipelineResult {
-  const result: PipelineResult = { accepted: [], events: [], rejected: [], dropped: 0, redactedValues: 0, newestStageTime: undefined }
+  const result: PipelineResult = { accepted: [], events: [], rejected: [], rejectedCount: 0, safeForm: 0, dropped: 0, redactedValues: 0, newestStageTime: undefined }
+  const reject = (at: string, reason: string) => {
+    result.rejectedCount++
+    if (result.rejected.length < REJECTED_KEPT) result.rejected.push({ at, reason })
+  }
   for (const item of items) {
     let value = item.value
     if (item.deferred) {
       try {
         value = JSON.parse(item.text!)
       } catch (error) {
-        result.rejected.push({ at: item.at, reason: `not JSON: ${(error as Error).message}` })
+        reject(item.at, `not JSON: ${(error as Error).message}`)
         continue
       }
     }
     if (item.parseError) {
-      result.rejected.push({ at: item.at, reason: item.parseError })
+      reject(item.at, item.parseError)
       continue
     }
-    const problem = checkAuditEvent(value)
-    if (problem) {
-      result.rejected.push({ at: item.at, reason: describeProblem(value, problem) })
-      continue
-    }
-    let event = value as AuditEvent
-    let changed = false
-    if (options.policy) {
-      const decision = options.policy.evaluate(attributesFromEvent(event))
-      if (replayVerdict(event.stage, decision) !== 'kept') {
-        result.dropped++
+    let problem
+    try {
+      problem = checkAuditEvent(value)
+      if (problem) {
+        reject(item.at, describeProblem(value, problem))
         continue
       }
-      // only ever down: a body the apiserver did not record cannot be added
-      if (levelAtLeast(event.level, decision.level) && event.level !== decision.level) {
-        event = replayEvent(event, decision)
-        changed = true
-      }
-    }
-    if (options.redactor) {
-      const n = options.redactor.redact(event, item.text)
-      result.redactedValues += n
-      changed ||= n > 0
-    }
-    const json = changed || item.text === undefined ? serialize(event) : asReceived(event, item.text)
-    if (hasLoneSurrogate(json, event)) {
-      result.rejected.push({ at: item.at, reason: 'a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair): not Unicode text, and not storable' })
+    } catch (error) {
+      reject(item.at, `could not be checked: ${(error as Error).message}`)
       continue
     }
-    result.accepted.push(storeLine(event, json))
+    let event: AuditEvent | undefined
+    try {
+      event = processEvent(value as AuditEvent, item.text, options, result)
+    } catch (error) {
+      // a step failed on this event (it cannot change on a retry): store what can be stored of it
+      try {
+        event = processEvent(safeForm(value as AuditEvent, item.text, error as Error), undefined, options, result)
+        result.safeForm++
+      } catch (again) {
+        reject(item.at, `could not be processed: ${(again as Error).message}`)
+        continue
+      }
+    }
+    if (!event) continue
     if (options.onEvent) options.onEvent(event)
     else result.events.push(event)
     if (result.newestStageTime === undefined || event.stageTimestamp > result.newestStageTime) result.newestStageTime = event.stageTimestamp
   }
   return result
+}
+
+/** One checked event through the policy, redaction and sanitising into `result.accepted`; undefined when the policy drops it. */
+function processEvent(checked: AuditEvent, text: string | undefined, options: PipelineOptions, result: PipelineResult): AuditEvent | undefined {
+  let event = checked
+  let changed = false
+  if (options.policy) {
+    const decision = options.policy.evaluate(attributesFromEvent(event))
+    if (replayVerdict(event.stage, decision) !== 'kept') {
+      result.dropped++
+      return undefined
+    }
+    // only ever down: a body the apiserver did not record cannot be added
+    if (levelAtLeast(event.level, decision.level) && event.level !== decision.level) {
+      event = replayEvent(event, decision)
+      changed = true
+    }
+  }
+  let redacted = 0
+  if (options.redactor) {
+    redacted = options.redactor.redact(event, text)
+    changed ||= redacted > 0
+  }
+  let json = changed || text === undefined ? serialize(event) : asReceived(event, text)
+  if (escapesSurrogate(json) && sanitizeEvent(event)) json = serialize(event)
+  const line = storeLine(event, json)
+  result.accepted.push(line)
+  result.redactedValues += redacted
+  return event
+}
+
+/**
+ * The event with its bodies replaced by OMITTED_BODY and an annotation giving the reason, the
+ * size and the SHA-256 of the event as received (to find it in the source log), so who did
+ * what, when, is still stored.
+ */
+function safeForm(event: AuditEvent, text: string | undefined, error: Error): AuditEvent {
+  const { requestObject, responseObject, ...rest } = event
+  const out: AuditEvent = { ...rest }
+  const omitted = [requestObject !== undefined && 'requestObject', responseObject !== undefined && 'responseObject'].filter(Boolean).join(' and ') || 'no body'
+  if (requestObject !== undefined) out.requestObject = OMITTED_BODY
+  if (responseObject !== undefined) out.responseObject = OMITTED_BODY
+  const received = text === undefined ? 'its text was not kept' : `${Buffer.byteLength(text)} bytes, sha256 ${createHash('sha256').update(text).digest('hex')}`
+  annotate(out, BODIES_OMITTED_ANNOTATION, `${omitted} omitted: ${error.message.slice(0, 200)}; the event as received: ${received}`)
+  return out
 }
 
 const EVENT_PREFIX = `{"kind":"Event","apiVersion":"${API_VERSION}",`
@@ -185,31 +261,9 @@ function asReceived(event: AuditEvent, text: string): string {
   return serialize(event)
 }
 
-/**
- * JSON.parse accepts an escaped half of a surrogate pair on its own; the store's JSON reader
- * (yyjson) refuses the event, so the collector must not acknowledge it. The apiserver never
- * writes one (Go replaces invalid text with U+FFFD). The text is scanned first: cheap, and it
- * almost never finds an escape to look at.
- */
-function hasLoneSurrogate(json: string, event: AuditEvent): boolean {
-  for (let i = json.indexOf('\\u'); i >= 0; i = json.indexOf('\\u', i + 2)) {
-    const c = json.charCodeAt(i + 2) | 0x20
-    const d = json.charCodeAt(i + 3) | 0x20
-    if (c === 0x64 && ((d >= 0x38 && d <= 0x39) || (d >= 0x61 && d <= 0x66))) return !allStringsWellFormed(event)
-  }
-  return false
-}
-
-function allStringsWellFormed(value: unknown): boolean {
-  if (typeof value === 'string') return value.isWellFormed()
-  if (Array.isArray(value)) return value.every(allStringsWellFormed)
-  if (isJsonObject(value)) return Object.entries(value).every(([k, v]) => k.isWellFormed() && allStringsWellFormed(v))
-  return true
-}
-
 /** EventList items carry no kind/apiVersion; stored events read like the log backend's lines. */
 function serialize(event: AuditEvent): string {
-  if (event.kind === 'Event' && event.apiVersion !== undefined) return JSON.stringify(event)
+  if (event.kind === 'Event' && event.apiVersion !== undefined) return stringifyJson(event)
   const { kind: _k, apiVersion: _v, ...rest } = event
-  return JSON.stringify({ kind: 'Event', apiVersion: API_VERSION, ...rest })
+  return stringifyJson({ kind: 'Event', apiVersion: API_VERSION, ...rest })
 }

@@ -123,13 +123,13 @@ export async function createServer(collector: Collector, options: ServerOptions)
     }
     try {
       const outcome = await collector.ingestBody(cluster, Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '')
-      if (outcome.accepted === 0 && outcome.rejected.length > 0) {
+      if (outcome.accepted === 0 && outcome.rejectedCount > 0) {
         count(400)
-        return reply.code(400).send({ error: 'no valid events', rejected: outcome.rejected.slice(0, 20) })
+        return reply.code(400).send({ error: 'no valid events', rejected: outcome.rejected, rejectedCount: outcome.rejectedCount })
       }
       count(200)
-      collector.metrics.batchEvents.observe(outcome.accepted + outcome.rejected.length + outcome.dropped)
-      return reply.code(200).send({ accepted: outcome.accepted, dropped: outcome.dropped, rejected: outcome.rejected.slice(0, 20), rejectedCount: outcome.rejected.length })
+      collector.metrics.batchEvents.observe(outcome.accepted + outcome.rejectedCount + outcome.dropped)
+      return reply.code(200).send({ accepted: outcome.accepted, dropped: outcome.dropped, rejected: outcome.rejected, rejectedCount: outcome.rejectedCount, ...(outcome.safeForm > 0 ? { bodiesOmitted: outcome.safeForm } : {}) })
     } catch (error) {
       if (error instanceof BodyInvalidError) {
         count(400)
@@ -147,7 +147,7 @@ export async function createServer(collector: Collector, options: ServerOptions)
   app.post('/v1/events', (req, reply) => receive(req, reply, options.defaultCluster))
   app.get('/livez', async (_req, reply) => reply.code(200).type('text/plain').send('ok\n'))
   app.get('/readyz', async (_req, reply) =>
-    collector.ready ? reply.code(200).type('text/plain').send('ok\n') : reply.code(503).type('text/plain').send(`not ready: ${collector.lastStoreError ?? 'shutting down'}\n`),
+    collector.ready ? reply.code(200).type('text/plain').send('ok\n') : reply.code(503).type('text/plain').send(`not ready: ${collector.notReadyReason ?? 'shutting down'}\n`),
   )
   app.get('/metrics', async (req, reply) => {
     if (!options.publicMetrics && !authenticated(req)) return deny(reply)

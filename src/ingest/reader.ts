@@ -5,6 +5,7 @@
  * never costs its neighbours.
  */
 import type { Readable } from 'node:stream'
+import { previewJson, stringifyJson } from '../core/json.js'
 import { API_VERSION, checkAuditEvent, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem } from '../model/index.js'
 import { AuditRecord, parseFull, parseHead, type HeadParse, type RawEvent } from './record.js'
 import { looksLikeLegacyLine, parseLegacyLine } from './legacy.js'
@@ -44,12 +45,12 @@ function shorten(s: string, max = 160): string {
 export function describeProblem(value: unknown, p: FieldProblem): string {
   const actual = p.field.split(/[.[\]]/).filter(Boolean).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value)
   if (p.message === 'Expected required property') return `missing field ${p.field}`
-  if (/'StringMap'/.test(p.message)) return `${p.field}: must map names to strings (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
-  if (/StringListMap/.test(p.message)) return `${p.field}: must map names to lists of strings (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
-  if (/'audit-time'/.test(p.message)) return `${p.field}: not an RFC 3339 time in UTC, YYYY-MM-DDTHH:MM:SS[.ffffff]Z (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
-  if (p.field === 'level') return `level: must be one of ${LEVELS.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
-  if (p.field === 'stage') return `stage: must be one of ${STAGES.join(', ')} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
-  return `${p.field}: ${p.message.toLowerCase()} (got ${shorten(JSON.stringify(actual) ?? 'nothing', 40)})`
+  if (/'StringMap'/.test(p.message)) return `${p.field}: must map names to strings (got ${previewJson(actual, 40)})`
+  if (/StringListMap/.test(p.message)) return `${p.field}: must map names to lists of strings (got ${previewJson(actual, 40)})`
+  if (/'audit-time'/.test(p.message)) return `${p.field}: not an RFC 3339 time in UTC, YYYY-MM-DDTHH:MM:SS[.ffffff]Z (got ${previewJson(actual, 40)})`
+  if (p.field === 'level') return `level: must be one of ${LEVELS.join(', ')} (got ${previewJson(actual, 40)})`
+  if (p.field === 'stage') return `stage: must be one of ${STAGES.join(', ')} (got ${previewJson(actual, 40)})`
+  return `${p.field}: ${p.message.toLowerCase()} (got ${previewJson(actual, 40)})`
 }
 
 function isEventListLike(v: unknown): v is { kind: 'EventList'; items: unknown } {
@@ -183,7 +184,7 @@ class LineDecoder {
       lines.forEach((l, i) => this.decode(l, this.documentStart + i, false, false, out))
       return
     }
-    this.fromJson({ value, raw: undefined, bodiesStart: -1, requestObjectChars: 0, responseObjectChars: 0 }, JSON.stringify(value), this.documentStart, false, out)
+    this.fromJson({ value, raw: undefined, bodiesStart: -1, requestObjectChars: 0, responseObjectChars: 0 }, stringifyJson(value), this.documentStart, false, out)
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * @module JSON as Go's encoding/json writes it, which is how the apiserver writes audit events.
  */
+import { stringifyJson } from '../core/json.js'
 
 const GO_ESCAPES: Record<string, string> = {
   '<': '\\u003c',
@@ -12,8 +13,9 @@ const GO_ESCAPES: Record<string, string> = {
 
 /**
  * JSON as Go's encoding/json writes it (HTML-safe escaping of <, >, & and the JS line
- * separators), so replayed events are byte-identical to what the apiserver writes.
+ * separators), so replayed events are byte-identical to what the apiserver writes. Any nesting
+ * depth (an API user's body can be 100,000 levels deep).
  */
 export function goJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPES[c]!)
+  return stringifyJson(value).replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPES[c]!)
 }

@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
 import { checkClusterFlag } from '../../core/cluster.js'
-import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, type MalformedLine, type RawEvent } from '../../ingest/index.js'
+import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, sanitizeText, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
 import { openStore, resolveDataDir } from '../../store/index.js'
 
@@ -129,7 +129,9 @@ export default defineCommand<ImportOptions>({
             doneBytes += e.json.length + 1
             const r = redactor?.redactText(e.json)
             redactedValues += r?.values ?? 0
-            pending.push(r && r.values > 0 ? { ...e, json: r.text } : e)
+            // as the collector does: a lone surrogate (an API user's patch may hold one) becomes U+FFFD, annotated
+            const json = sanitizeText(r && r.values > 0 ? r.text : e.json)
+            pending.push(json === e.json ? e : { ...e, json })
           }
           if (pending.length >= batchSize) await flush()
           progress(read, i + 1, doneBytes)
