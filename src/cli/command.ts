@@ -4,6 +4,8 @@
  * its result instead of printing it, so commands are tested by calling them.
  */
 import type { Readable } from 'node:stream'
+import type { TSchema } from '@sinclair/typebox'
+import type { Report } from './output.js'
 
 export interface OptionSpec {
   /** Commander flag syntax, e.g. `--verb <verb>`, `-n, --namespace <ns>`, `--json`. */
@@ -13,6 +15,8 @@ export interface OptionSpec {
   /** The option may be given several times; the handler receives a string[]. */
   repeatable?: boolean
   choices?: readonly string[]
+  /** Accepted but not listed in --help (a flag kept only to explain its replacement). */
+  hidden?: boolean
 }
 
 export interface ArgSpec {
@@ -26,9 +30,9 @@ export interface CommandContext {
   stdin: Readable
   /** Current directory, for resolving relative paths. */
   cwd: string
-  /** True when standard output is a terminal (progress bars, colours). */
+  /** True when standard output is a terminal (a person reads it: serve's alert summaries). */
   isTTY: boolean
-  /** Shows a transient progress line (on a terminal); absent in tests and pipes. */
+  /** Shows a transient progress line on stderr (when it is a terminal); absent in tests and pipes. */
   progress?: (line: string) => void
   /** Aborted when the user asks a long-running command to stop (SIGINT, SIGTERM). */
   signal?: AbortSignal
@@ -40,6 +44,8 @@ export interface CommandContext {
  */
 export interface CommandResult {
   output?: string | AsyncIterable<string> | Iterable<string>
+  /** Commands that declare `output`: the result, rendered in the format asked for (-o). */
+  report?: Report
   warnings?: string[]
   exitCode?: number
 }
@@ -53,7 +59,26 @@ export interface CommandDefinition<Opts = Record<string, unknown>> {
   args: readonly ArgSpec[]
   options: readonly OptionSpec[]
   examples: readonly string[]
+  /**
+   * A command that prints results declares its JSON shape here: it then takes the shared
+   * `-o table|wide|json|yaml|ndjson` and `--json` options (src/cli/output.ts), and its JSON is
+   * checked against this schema by the CLI contract test. Document the shape in docs/output.md.
+   */
+  output?: OutputSpec
   handler(args: string[], opts: Opts, ctx: CommandContext): Promise<CommandResult>
+}
+
+export interface OutputSpec {
+  /** The JSON document of -o json (TypeBox: a JSON Schema and a type). */
+  schema: TSchema
+  /** Former format names still accepted, e.g. `{ summary: 'table' }`. */
+  aliases?: Readonly<Record<string, 'table' | 'wide' | 'json' | 'yaml' | 'ndjson'>>
+  /** Formats of this command only, besides the shared five (query's csv). */
+  extraFormats?: readonly string[]
+  /** The format without -o, when it depends on the other options (explain --requests: ndjson). */
+  defaultFormat?: (opts: Record<string, unknown>) => 'table' | 'wide' | 'json' | 'yaml' | 'ndjson'
+  /** What -o ndjson prints when it is not the document's elements, one per line (e.g. simulate's replayed events). */
+  ndjson?: string
 }
 
 /** Lets each command module keep its own option type while the registry holds them all. */

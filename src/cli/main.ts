@@ -4,9 +4,19 @@
  * commands themselves stay pure.
  */
 import { runInServer } from './query-socket.js'
+import { cleanText, escapeForTerminal } from './terminal.js'
+
+// On a terminal, what commands print cannot drive it: control characters left in machine
+// output (raw C1 or bidi controls inside JSON strings) are written as \uXXXX escapes.
+const toStdout = process.stdout.isTTY ? escapeForTerminal : (s: string) => s
 
 async function writeOut(chunk: string): Promise<void> {
-  if (!process.stdout.write(chunk)) await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()))
+  if (!process.stdout.write(toStdout(chunk))) await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()))
+}
+
+/** Warnings and errors quote input (malformed lines, names): never raw control sequences. */
+function writeErr(text: string): void {
+  process.stderr.write(cleanText(text))
 }
 
 async function main(): Promise<number> {
@@ -30,16 +40,16 @@ async function main(): Promise<number> {
       stop.abort()
     })
   // read commands go to the running `kubetrail serve` of their store, when there is one
-  const served = await runInServer(process.argv.slice(2), process.cwd(), { out: writeOut, err: (text) => void process.stderr.write(text) })
+  const served = await runInServer(process.argv.slice(2), process.cwd(), { out: writeOut, err: writeErr })
   if (served !== undefined) return served
   // loaded only when the command runs here (a served command starts faster without them)
   const { invoke } = await import('./program.js')
   const { renderError } = await import('./render-error.js')
-  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: tty, progress, signal: stop.signal })
+  const run = await invoke(process.argv.slice(2), { stdin: process.stdin, cwd: process.cwd(), isTTY: Boolean(process.stdout.isTTY), progress, signal: stop.signal })
   if (progressShown) process.stderr.write('\r\x1b[2K')
   if (run.printed) process.stdout.write(run.printed)
   if (run.error !== undefined) {
-    process.stderr.write(renderError(run.error, run.debug))
+    writeErr(renderError(run.error, run.debug))
     return run.exitCode
   }
   const result = run.result
@@ -50,11 +60,11 @@ async function main(): Promise<number> {
     else if (out && Symbol.asyncIterator in out) for await (const chunk of out) await writeOut(chunk)
     else if (out) for (const chunk of out) await writeOut(chunk)
   } catch (error) {
-    process.stderr.write(renderError(error, run.debug))
+    writeErr(renderError(error, run.debug))
     return error instanceof Error && 'exitCode' in error && typeof error.exitCode === 'number' ? error.exitCode : 1
   }
   // after the output: streamed commands add warnings (malformed lines) while producing it
-  for (const w of result.warnings ?? []) process.stderr.write(w.endsWith('\n') ? w : `${w}\n`)
+  for (const w of result.warnings ?? []) writeErr(w.endsWith('\n') ? w : `${w}\n`)
   return result.exitCode ?? 0
 }
 

@@ -23,6 +23,18 @@ describe('kubetrail CLI', () => {
     }
   })
 
+  it('--help lists each command once', async () => {
+    const top = (await invoke(['--help'], ctx)).printed
+    for (const c of COMMANDS) {
+      const name = c.path.join(' ')
+      const listed = top.split('\n').filter((l) => new RegExp(`^  ${name.replace(/[-]/g, '\\-')}  `).test(l))
+      expect(listed, name).toHaveLength(1)
+    }
+    // the groups are not listed a second time on their own
+    expect(top).not.toMatch(/^ {2}policy {2,}audit policies/m)
+    expect(top.match(/^ {2}query\b/gm)).toHaveLength(1)
+  })
+
   it('every command has --help with at least one example', async () => {
     expect(COMMANDS.length).toBeGreaterThanOrEqual(6)
     for (const c of COMMANDS) {

@@ -7,6 +7,7 @@ import type { CommandContext, CommandDefinition, CommandResult } from './command
 import { COMMANDS } from './commands/index.js'
 import { KubetrailError, UsageError } from '../core/errors.js'
 import { VERSION } from '../core/version.js'
+import { cleanText, isMachineFormat, OUTPUT_OPTIONS, outputFormat, renderReport, type OutputFormat } from './output.js'
 
 export interface Invocation {
   result?: CommandResult
@@ -58,7 +59,7 @@ export function buildProgram(
     .configureOutput({ writeOut: write, writeErr: write })
     .exitOverride()
 
-  program.addHelpText('after', `\nAll commands:\n${commandList(commands)}\n\nRun 'kubetrail <command> --help' for a command's options and examples.\n`)
+  program.addHelpText('after', `\nCommands:\n${commandList(commands)}\n\nRun 'kubetrail <command> --help' for a command's options and examples.\n`)
   for (const def of commands) {
     const groups = def.path.slice(0, -1)
     let parent = program
@@ -70,11 +71,12 @@ export function buildProgram(
     const leaf = parent.command(def.path[def.path.length - 1]!)
     leaf.summary(def.summary).description(def.description ? `${def.summary}\n\n${def.description}` : def.summary)
     for (const a of def.args) leaf.argument(a.name, a.description)
-    for (const o of def.options) {
+    for (const o of def.output ? [...def.options, ...OUTPUT_OPTIONS] : def.options) {
       const opt = new Option(o.flags, o.description)
       if (o.choices) opt.choices(o.choices)
       if (o.repeatable) opt.argParser(collect)
       if (o.default !== undefined) opt.default(o.default)
+      if (o.hidden) opt.hideHelp()
       leaf.addOption(opt)
     }
     leaf.addHelpText('after', renderExamples(def))
@@ -84,10 +86,34 @@ export function buildProgram(
       const cmd = params[params.length - 1] as Command
       const opts = cmd.opts()
       const positional = params.slice(0, -2).flatMap((p) => (p === undefined ? [] : Array.isArray(p) ? p : [p])) as string[]
-      onResult(await def.handler(positional, opts, ctx))
+      // handlers see the resolved format (--json folded into -o json, aliases mapped)
+      const format = def.output ? outputFormat(opts, def.output.aliases, def.output.extraFormats, def.output.defaultFormat?.(opts)) : undefined
+      if (format) opts['output'] = format
+      onResult(finish(await def.handler(positional, opts as never, ctx), format))
     })
   }
+  // commander's own list would show the groups and commands a second time (set last: the
+  // sub-commands, which copy their parent's settings when created, keep theirs)
+  program.configureHelp({ visibleCommands: () => [] })
   return program
+}
+
+/**
+ * Renders a report in the format asked for, and sanitises human output: text built from audit
+ * events reaches the terminal without its escape sequences (machine formats keep the exact
+ * values; `main` escapes what is left when writing to a terminal).
+ */
+function finish(result: CommandResult, format: OutputFormat | undefined): CommandResult {
+  if (result.report) result.output = renderReport(format ?? 'table', result.report)
+  if (format !== undefined && isMachineFormat(format)) return result
+  const out = result.output
+  if (typeof out === 'string') result.output = cleanText(out)
+  else if (out) result.output = cleanChunks(out)
+  return result
+}
+
+async function* cleanChunks(chunks: AsyncIterable<string> | Iterable<string>): AsyncGenerator<string> {
+  for await (const chunk of chunks) yield cleanText(chunk)
 }
 
 /** Runs `kubetrail <argv...>` and returns what happened; never exits the process. */

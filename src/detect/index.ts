@@ -32,4 +32,4 @@ export function builtinRules(): Rule[] {
   if (r.issues.length > 0) throw new RulesInvalidError(BUILTIN_RULES_FILE, r.issues)
   return r.rules
 }
-export { AlertDispatcher, alertId, alertmanagerSink, logSink, slackSink, webhookSink, type AlertSink } from './sinks.js'
+export { AlertDispatcher, alertId, alertmanagerSink, slackSink, webhookSink, type AlertSink } from './sinks.js'

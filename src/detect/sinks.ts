@@ -22,10 +22,6 @@ async function postJson(url: string, body: unknown): Promise<void> {
   if (r.status < 200 || r.status >= 300) throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 200)}`)
 }
 
-export function logSink(write: (line: string) => void): AlertSink {
-  return { name: 'log', send: async (alerts) => alerts.forEach((a) => write(JSON.stringify({ alert: a.rule, id: alertId(a), ...a }))) }
-}
-
 export function webhookSink(url: string): AlertSink {
   return { name: 'webhook', send: (alerts) => postJson(url, { alerts: alerts.map((a) => ({ id: alertId(a), ...a })) }) }
 }

@@ -168,7 +168,7 @@ function policyChecks(node: NodeFs, m: ApiserverManifest): Finding[] {
   if (!mapped) return [] // mountChecks reports it
   const file = mapped.hostPath
   const read = node.read(file)
-  if ('error' in read) return [{ id: 'policy.file', status: 'FAIL', title: `the audit policy file ${read.error}: the apiserver will not start (crash-loop)`, evidence: [{ file }, ...ev(m, '--audit-policy-file')], fix: `Create ${file} (kubetrail policy init --preset comprehensive --output ${file}) or fix the flag.` }]
+  if ('error' in read) return [{ id: 'policy.file', status: 'FAIL', title: `the audit policy file ${read.error}: the apiserver will not start (crash-loop)`, evidence: [{ file }, ...ev(m, '--audit-policy-file')], fix: `Create ${file} (kubetrail policy init --preset comprehensive --file ${file}) or fix the flag.` }]
   let loaded
   try {
     // the apiserver's decoder is not strict: unknown fields are dropped, not refused

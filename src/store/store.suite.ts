@@ -51,8 +51,11 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       expect(second.stored).toBe(events.length - 1000)
       expect(second.duplicates).toBe(500)
       const third = await store.append(events, 'default')
-      expect(third).toMatchObject({ stored: 0, duplicates: events.length, link: undefined })
-      expect(await store.count({})).toBe(events.length)
+      expect(third).toMatchObject({ stored: 0, duplicates: events.length, link: undefined, storedIndexes: [] })
+      // which events of a batch were new: the positions of exactly those
+      const fourth = await store.append([events[0]!, { ...events[1]!, json: events[1]!.json.replace('"auditID":"', '"auditID":"new-') }, events[2]!], 'default')
+      expect(fourth).toMatchObject({ stored: 1, duplicates: 2, storedIndexes: [1] })
+      expect(await store.count({})).toBe(events.length + 1)
       // the same events for another cluster are other events
       expect((await store.append(events.slice(0, 10), 'staging')).stored).toBe(10)
       expect(await store.count({ clusters: ['staging'] })).toBe(10)
@@ -111,6 +114,35 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
         ['bob@example.com', 200],
         ['bob@example.com', 403],
       ])
+      await store.close()
+    })
+
+    it('perRequest: one event per request, its latest stage among the matching ones; counts requests; stats give the stored range', async () => {
+      const { store } = await fresh()
+      const events = rawEvents()
+      await store.append(events, 'default')
+      const parsed = events.map((e) => JSON.parse(e.json) as AuditEvent)
+      const rank = (s: string) => (s === 'ResponseComplete' || s === 'Panic' ? 3 : s === 'ResponseStarted' ? 2 : 1)
+      const best = new Map<string, AuditEvent>()
+      for (const p of parsed) {
+        const key = `${p.auditID} ${p.requestReceivedTimestamp}`
+        const cur = best.get(key)
+        if (!cur || rank(p.stage) > rank(cur.stage)) best.set(key, p)
+      }
+      expect(best.size).toBeLessThan(parsed.length)
+      expect(await store.count({ perRequest: true })).toBe(best.size)
+      const got = await collect(store.query({ perRequest: true, order: 'oldest' }))
+      expect(got.length).toBe(best.size)
+      for (const g of got) expect(g.event.stage).toBe(best.get(`${g.event.auditID} ${g.event.requestReceivedTimestamp}`)!.stage)
+      // the limit counts requests; filters apply before the choice (a 403 request's RequestReceived has no code)
+      expect(await collect(store.query({ perRequest: true, limit: 5 }))).toHaveLength(5)
+      const denied = await collect(store.query({ perRequest: true, codes: [{ min: 403, max: 403 }] }))
+      expect(denied.length).toBe([...best.values()].filter((b) => b.responseStatus?.code === 403).length)
+      expect(denied.length).toBeGreaterThan(0)
+      const stats = await store.stats()
+      const times = parsed.map((p) => p.requestReceivedTimestamp).sort()
+      expect(stats.firstAt!.slice(0, 19)).toBe(times[0]!.slice(0, 19))
+      expect(stats.lastAt! >= times[times.length - 1]!.slice(0, 19)).toBe(true)
       await store.close()
     })
 

@@ -15,6 +15,11 @@ export interface AppendResult {
   /** Events already in the store (same cluster, auditID, stage and request time). */
   duplicates: number
   malformed: MalformedLine[]
+  /**
+   * `append`: the positions in the batch of the events newly stored (what was not a duplicate
+   * nor malformed), so a caller can report on exactly those (import's redaction count).
+   */
+  storedIndexes?: number[]
   /** The chain link that commits this batch; undefined when nothing new was stored. */
   link: ChainLink | undefined
 }
@@ -82,6 +87,12 @@ export interface EventQuery {
   eventContainsAny?: string[]
   /** Free-text match on the request URI (substring). */
   uriContains?: string
+  /**
+   * One event per request: of each request's matching events (same cluster, auditID and request
+   * time), only the one of its latest stage (ResponseComplete or Panic, else ResponseStarted, else
+   * RequestReceived), which carries the response code. `query` and `count` count requests then.
+   */
+  perRequest?: boolean
   order?: 'newest' | 'oldest'
   limit?: number
   /** Skip this many matching events first (with limit: pages). */
@@ -115,6 +126,9 @@ export interface PruneReport {
 
 export interface StoreStats {
   events: number
+  /** The earliest request and the latest stage time stored (RFC 3339); absent when empty. */
+  firstAt?: string
+  lastAt?: string
   batches: number
   bytes: number
   clusters: string[]

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
-import { table } from '../format.js'
+import { RECORDED_ALERT_LIST_SCHEMA, renderAlerts } from '../alert-output.js'
 import { parseWhen } from '../query-options.js'
 import { resolveDataDir } from '../../store/index.js'
 import type { Alert } from '../../detect/index.js'
@@ -13,7 +13,6 @@ interface AlertsOptions {
   since?: string
   severity: string
   rule?: string
-  output: string
   dataDir?: string
 }
 
@@ -27,10 +26,10 @@ export default defineCommand<AlertsOptions>({
     { flags: '--since <when>', description: 'only alerts since (24h, RFC 3339)' },
     { flags: '--severity <level>', description: 'lowest severity shown', default: 'info', choices: ORDER },
     { flags: '--rule <id>', description: 'only this rule' },
-    { flags: '-o, --output <format>', description: 'table or json', default: 'table', choices: ['table', 'json'] },
     DATA_DIR_OPTION,
   ],
-  examples: ['kubetrail alerts --since 24h --severity high'],
+  output: { schema: RECORDED_ALERT_LIST_SCHEMA },
+  examples: ['kubetrail alerts --since 24h --severity high', 'kubetrail alerts -o ndjson'],
   async handler(_args, opts, ctx) {
     const file = join(resolveDataDir(opts.dataDir, ctx.cwd), 'alerts.ndjson')
     const since = opts.since ? parseWhen(opts.since, '--since').toISOString() : undefined
@@ -50,8 +49,6 @@ export default defineCommand<AlertsOptions>({
         if (ORDER.indexOf(a.severity) < ORDER.indexOf(opts.severity) || (opts.rule && a.rule !== opts.rule) || (since && a.time < since)) continue
         alerts.push(a)
       }
-    if (opts.output === 'json') return { output: alerts.map((a) => JSON.stringify(a)).join('\n') + (alerts.length ? '\n' : '') }
-    if (alerts.length === 0) return { output: 'no alerts\n' }
-    return { output: `${table(['TIME', 'SEVERITY', 'CLUSTER', 'RULE', 'WHAT', 'AUDIT-ID'], alerts.map((a) => [a.time, a.severity.toUpperCase(), a.cluster ?? '', a.rule, a.output, a.auditID]))}\n${alerts.length} alert(s)\n` }
+    return { report: { data: alerts, text: (wide) => renderAlerts(alerts, wide) } }
   },
 })

@@ -20,14 +20,16 @@ describe('kubetrail detect / rules / alerts (CLI)', () => {
     expect(r.code).toBe(1)
     expect(r.out).toMatch(/CRITICAL\s+cluster-admin-binding\s+admin bound cluster-admin: clusterrolebindings bob-cluster-admin/)
     expect(r.out).not.toMatch(/WARNING/)
-    const json = (await run(['detect', LOG, '-o', 'json'])).out.trim().split('\n').map((l) => JSON.parse(l) as { rule: string })
+    const json = JSON.parse((await run(['detect', LOG, '-o', 'json'])).out) as Array<{ rule: string }>
     expect(json.some((a) => a.rule === 'exec-into-pod')).toBe(true)
+    const ndjson = (await run(['detect', LOG, '-o', 'ndjson'])).out.trim().split('\n').map((l) => JSON.parse(l) as { rule: string })
+    expect(ndjson).toEqual(json)
   })
 
   it('detect over the store, after an import', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'kubetrail-detect-')), 'data')
     await run(['import', LOG, '--data-dir', dir, '--cluster', 'c1'])
-    const r = await run(['detect', '--data-dir', dir, '--severity', 'critical', '-o', 'json'])
+    const r = await run(['detect', '--data-dir', dir, '--severity', 'critical', '-o', 'ndjson'])
     expect(r.out.trim().split('\n').map((l) => JSON.parse(l) as { rule: string; cluster: string })).toEqual([expect.objectContaining({ rule: 'cluster-admin-binding', cluster: 'c1' })])
   })
 

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError, formatIssue } from '../../core/errors.js'
-import { table } from '../format.js'
+import { ALERT_LIST_SCHEMA, renderAlerts } from '../alert-output.js'
 import { parseWhen } from '../query-options.js'
 import type { Alert } from '../../detect/index.js'
 
@@ -12,7 +12,6 @@ interface DetectOptions {
   rules?: string[]
   since?: string
   severity: string
-  output: string
   dataDir?: string
 }
 
@@ -27,9 +26,9 @@ export default defineCommand<DetectOptions>({
     { flags: '--rules <path>', description: 'rule files or directories (repeatable; default: the built-in pack)', repeatable: true },
     { flags: '--since <when>', description: 'only events since (24h, 7d, RFC 3339) when reading the store' },
     { flags: '--severity <level>', description: 'lowest severity shown', default: 'info', choices: SEVERITY_ORDER },
-    { flags: '-o, --output <format>', description: 'table or json', default: 'table', choices: ['table', 'json'] },
     DATA_DIR_OPTION,
   ],
+  output: { schema: ALERT_LIST_SCHEMA },
   examples: ['kubetrail detect --since 24h', 'kubetrail detect /var/log/kubernetes/audit/audit.log --severity warning', 'kubetrail detect --rules my-rules/ -o json'],
   async handler(args, opts, ctx) {
     const { BUILTIN_RULES_FILE, Detector, loadRuleFiles } = await import('../../detect/index.js')
@@ -55,8 +54,6 @@ export default defineCommand<DetectOptions>({
     }
     const warnings = [...issues.map(formatIssue), ...[...detector.evaluationErrors].map(([id, n]) => `rule ${id}: ${n} event(s) where an expression could not be evaluated (a missing field): treated as no match`)]
     const exitCode = alerts.length > 0 ? 1 : 0
-    if (opts.output === 'json') return { output: alerts.map((a) => JSON.stringify(a)).join('\n') + (alerts.length ? '\n' : ''), exitCode, warnings }
-    const rows = alerts.map((a) => [a.time, a.severity.toUpperCase(), a.rule, a.output, a.auditID])
-    return { output: alerts.length === 0 ? 'no alerts\n' : `${table(['TIME', 'SEVERITY', 'RULE', 'WHAT', 'AUDIT-ID'], rows)}\n${alerts.length} alert(s)\n`, exitCode, warnings }
+    return { report: { data: alerts, text: (wide) => renderAlerts(alerts, wide) }, exitCode, warnings }
   },
 })

@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import { defineCommand } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import type { Finding } from '../../doctor/index.js'
@@ -16,8 +17,28 @@ interface DoctorCliOptions {
   caFile?: string
   insecureSkipTlsVerify?: boolean
   interval: string
-  json?: boolean
 }
+
+/** -o json: the findings, and the exit code they make. */
+const DOCTOR_SCHEMA = Type.Object(
+  {
+    findings: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          status: Type.Union(['PASS', 'SKIP', 'WARN', 'FAIL'].map((s) => Type.Literal(s))),
+          title: Type.String(),
+          evidence: Type.Array(Type.Object({ file: Type.Optional(Type.String()), line: Type.Optional(Type.Integer()), value: Type.Optional(Type.String()) }, { additionalProperties: false })),
+          fix: Type.Optional(Type.String()),
+          refs: Type.Optional(Type.Array(Type.String())),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    exitCode: Type.Integer(),
+  },
+  { additionalProperties: false },
+)
 
 export function renderFindings(findings: readonly Finding[]): string {
   const lines: string[] = []
@@ -50,8 +71,8 @@ export default defineCommand<DoctorCliOptions>({
     { flags: '--ca-file <file>', description: "CA of the apiserver's certificate" },
     { flags: '--insecure-skip-tls-verify', description: "do not verify the apiserver's certificate" },
     { flags: '--interval <seconds>', description: 'time between the two metrics scrapes', default: '10' },
-    { flags: '--json', description: 'the findings as JSON' },
   ],
+  output: { schema: DOCTOR_SCHEMA },
   examples: ['sudo kubetrail doctor', 'kubetrail doctor --root /mnt/node-disk', 'kubetrail doctor --apiserver https://10.0.0.1:6443 --token-file token --insecure-skip-tls-verify'],
   async handler(_args, opts, ctx) {
     const interval = Number(opts.interval)
@@ -71,6 +92,6 @@ export default defineCommand<DoctorCliOptions>({
           }
         : undefined,
     })
-    return { output: opts.json ? JSON.stringify(report, null, 2) + '\n' : renderFindings(report.findings), exitCode: report.exitCode }
+    return { report: { data: report, text: () => renderFindings(report.findings) }, exitCode: report.exitCode }
   },
 })

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION } from '../command.js'
 import { formatIssue, UsageError } from '../../core/errors.js'
 import type { ChangeReport } from '../../doctor/index.js'
@@ -26,6 +27,19 @@ const NODE_OPTIONS = [
   { flags: '--kubeadm-config <file>', description: 'a kubeadm ClusterConfiguration file on the node to update (default: /etc/kubernetes/kubeadm-config.yaml if present)' },
   { flags: '--dry-run', description: 'print the unified diff, change nothing' },
 ]
+
+/** -o json of enable and disable: the ChangeReport. */
+const CHANGE_SCHEMA = Type.Object(
+  {
+    changed: Type.Boolean(),
+    diff: Type.String({ description: 'unified diff of the manifest (and kubeadm file)' }),
+    backup: Type.Optional(Type.String()),
+    written: Type.Array(Type.String()),
+    kubeadmPatch: Type.Optional(Type.String()),
+    messages: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+)
 
 function render(report: ChangeReport, dryRun: boolean | undefined, verb: string): string {
   const out: string[] = []
@@ -53,6 +67,7 @@ export const enableCommand = defineCommand<EnableCliOptions>({
     ...NODE_OPTIONS,
     KUBERNETES_VERSION_OPTION,
   ],
+  output: { schema: CHANGE_SCHEMA },
   examples: ['sudo kubetrail enable --policy policy.yaml --log-path /var/log/kubernetes/audit/audit.log --dry-run', 'sudo kubetrail enable --policy policy.yaml --webhook-config webhook.kubeconfig'],
   async handler(_args, opts, ctx) {
     if (!opts.policy) throw new UsageError('--policy is required')
@@ -71,7 +86,7 @@ export const enableCommand = defineCommand<EnableCliOptions>({
       kubeadmConfig: opts.kubeadmConfig,
       dryRun: opts.dryRun,
     })
-    return { output: render(report, opts.dryRun, 'enable'), warnings: warnings.length > 0 ? [`policy lint (${warnings.length}):`, ...warnings] : undefined }
+    return { report: { data: report, text: () => render(report, opts.dryRun, 'enable') }, warnings: warnings.length > 0 ? [`policy lint (${warnings.length}):`, ...warnings] : undefined }
   },
 })
 
@@ -81,11 +96,12 @@ export const disableCommand = defineCommand<EnableCliOptions>({
   description: 'The policy file and the logs stay on disk. The previous manifest is backed up outside the manifests directory.',
   args: [],
   options: NODE_OPTIONS,
+  output: { schema: CHANGE_SCHEMA },
   examples: ['sudo kubetrail disable --dry-run'],
   async handler(_args, opts, ctx) {
     const { disableAudit } = await import('../../doctor/index.js')
     const report = disableAudit({ root: resolve(ctx.cwd, opts.root), manifestsDir: opts.manifests, kubeadmConfig: opts.kubeadmConfig, dryRun: opts.dryRun })
-    return { output: render(report, opts.dryRun, 'disable') }
+    return { report: { data: report, text: () => render(report, opts.dryRun, 'disable') } }
   },
 })
 

@@ -6,7 +6,9 @@ import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName } from '../../model/index.js'
 import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
-import { diffObjects, formatChange, oneEventPerRequest } from '../../query/index.js'
+import { diffObjects, formatChange } from '../../query/index.js'
+import { cleanCell } from '../output.js'
+import { Type, type Static } from '@sinclair/typebox'
 
 interface HistoryOptions {
   namespace?: string
@@ -16,12 +18,97 @@ interface HistoryOptions {
 
 const CHANGES = ['create', 'update', 'patch', 'delete']
 
+/** -o json: one entry per change request, oldest first. */
+const HISTORY_SCHEMA = Type.Array(
+  Type.Object(
+    {
+      time: Type.String({ description: 'requestReceivedTimestamp' }),
+      verb: Type.String(),
+      subresource: Type.Optional(Type.String()),
+      user: Type.String({ description: 'authenticated user, "(unauthenticated)" when none' }),
+      impersonatedUser: Type.Optional(Type.String()),
+      sourceIPs: Type.Array(Type.String()),
+      code: Type.Union([Type.Integer(), Type.Null()], { description: 'response code; null when no response was recorded' }),
+      reason: Type.Optional(Type.String()),
+      level: Type.String(),
+      auditID: Type.String(),
+      cluster: Type.String(),
+      changes: Type.Array(Type.Object({ path: Type.String(), before: Type.Optional(Type.Unknown()), after: Type.Optional(Type.Unknown()) }, { additionalProperties: false }), {
+        description: 'field changes against the previous version, where bodies were logged',
+      }),
+      patch: Type.Optional(Type.Unknown({ description: 'the patch as sent, when no resulting object was logged' })),
+      note: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false },
+  ),
+)
+type HistoryEntry = Static<typeof HISTORY_SCHEMA>[number]
+
+function entryOf(r: StoredEvent): HistoryEntry {
+  const e = r.event
+  const code = e.responseStatus?.code
+  return {
+    time: e.requestReceivedTimestamp,
+    verb: e.verb,
+    ...(e.objectRef?.subresource ? { subresource: e.objectRef.subresource } : {}),
+    user: e.user.username ?? '(unauthenticated)',
+    ...(e.impersonatedUser?.username ? { impersonatedUser: e.impersonatedUser.username } : {}),
+    sourceIPs: e.sourceIPs ?? [],
+    code: code ?? null,
+    ...(e.responseStatus?.reason ? { reason: e.responseStatus.reason } : {}),
+    level: e.level,
+    auditID: e.auditID,
+    cluster: r.cluster,
+    changes: [],
+  }
+}
+
+/** Each change request, with what it changed against the version before it. */
+function historyOf(requests: readonly StoredEvent[]): HistoryEntry[] {
+  const out: HistoryEntry[] = []
+  let state: unknown
+  for (const r of requests) {
+    const e = r.event
+    const entry = entryOf(r)
+    out.push(entry)
+    if (entry.code === null || entry.code >= 400) continue
+    if (e.verb === 'delete') {
+      state = undefined // the response of a delete is a Status (or the object being finalized), not a new version
+      continue
+    }
+    // the object after the change: the response where logged (RequestResponse), else the request body for create/update
+    const after = e.responseObject ?? (e.verb === 'create' || e.verb === 'update' ? e.requestObject : undefined)
+    if (e.verb === 'patch' && e.requestObject !== undefined && after === undefined) entry.patch = e.requestObject
+    if (after !== undefined && !entry.subresource) {
+      if (state !== undefined) entry.changes = diffObjects(state, after)
+      state = after
+    } else if (after === undefined && e.level === 'Metadata') entry.note = 'logged at Metadata: no body, so no diff'
+  }
+  return out
+}
+
+function renderHistory(entries: readonly HistoryEntry[]): string {
+  const out: string[] = []
+  for (const h of entries) {
+    const who = `${h.user}${h.impersonatedUser ? ` as ${h.impersonatedUser}` : ''}`
+    const sub = h.subresource ? ` (${h.subresource})` : ''
+    const code = h.code ?? 0
+    const failed = code >= 400 ? ` FAILED${h.reason ? ` (${h.reason})` : ''}` : ''
+    out.push(cleanCell(`${h.time}  ${h.verb}${sub} by ${who} from ${h.sourceIPs.join(',')}: ${code || '?'}${failed}`))
+    if (h.patch !== undefined) out.push(cleanCell(`    patch: ${JSON.stringify(h.patch).slice(0, 300)}`))
+    for (const c of h.changes) out.push(cleanCell(`    ${formatChange(c)}`))
+    if (h.note) out.push(`    (${h.note})`)
+  }
+  return out.join('\n') + '\n'
+}
+
 export default defineCommand<HistoryOptions>({
   path: ['history'],
   summary: "every change to one object over time: who, when, result, and what changed where bodies were logged",
   args: [{ name: '<object>', description: 'RESOURCE/NAME, e.g. deployment/webapp, cm/app-config, clusterrolebinding/bob-cluster-admin' }],
   options: [{ flags: '-n, --namespace <ns>', description: 'namespace of the object' }, { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true }, DATA_DIR_OPTION],
-  examples: ['kubetrail history deployment/webapp -n production', 'kubetrail history clusterrolebinding/bob-cluster-admin'],
+  output: { schema: HISTORY_SCHEMA },
+  examples: ['kubetrail history deployment/webapp -n production', 'kubetrail history clusterrolebinding/bob-cluster-admin -o json'],
   async handler([target], opts, ctx) {
     const slash = target?.indexOf('/') ?? -1
     if (!target || slash < 0) throw new UsageError('give RESOURCE/NAME, e.g. deployment/webapp')
@@ -38,34 +125,14 @@ export default defineCommand<HistoryOptions>({
         ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
         ...(opts.cluster?.length ? { clusters: opts.cluster } : {}),
         order: 'oldest' as const,
+        perRequest: true,
       }
       for await (const e of store.query(q)) found.push(e)
     } finally {
       await store.close()
     }
-    const requests = oneEventPerRequest(found).sort((a, b) => a.event.requestReceivedTimestamp.localeCompare(b.event.requestReceivedTimestamp))
-    if (requests.length === 0) return { output: `No change to ${target}${opts.namespace ? ` in ${opts.namespace}` : ''} is in the store.\n`, exitCode: 1 }
-    const out: string[] = []
-    let state: unknown
-    for (const r of requests) {
-      const e = r.event
-      const code = e.responseStatus?.code ?? 0
-      const who = `${e.user.username ?? '(unauthenticated)'}${e.impersonatedUser?.username ? ` as ${e.impersonatedUser.username}` : ''}`
-      const sub = e.objectRef?.subresource ? ` (${e.objectRef.subresource})` : ''
-      out.push(`${e.requestReceivedTimestamp}  ${e.verb}${sub} by ${who} from ${(e.sourceIPs ?? []).join(',')}: ${code || '?'}${code >= 400 ? ` FAILED${e.responseStatus?.reason ? ` (${e.responseStatus.reason})` : ''}` : ''}`)
-      if (code >= 400) continue
-      if (e.verb === 'delete') {
-        state = undefined // the response of a delete is a Status (or the object being finalized), not a new version
-        continue
-      }
-      // the object after the change: the response where logged (RequestResponse), else the request body for create/update
-      const after = e.responseObject ?? (e.verb === 'create' || e.verb === 'update' ? e.requestObject : undefined)
-      if (e.verb === 'patch' && e.requestObject !== undefined && after === undefined) out.push(`    patch: ${JSON.stringify(e.requestObject).slice(0, 300)}`)
-      if (after !== undefined && !sub) {
-        if (state !== undefined) for (const c of diffObjects(state, after)) out.push(`    ${formatChange(c)}`)
-        state = after
-      } else if (after === undefined && e.level === 'Metadata') out.push('    (logged at Metadata: no body, so no diff)')
-    }
-    return { output: out.join('\n') + '\n' }
+    const entries = historyOf(found)
+    if (entries.length === 0) return { report: { data: [], text: () => `No change to ${target}${opts.namespace ? ` in ${opts.namespace}` : ''} is in the store.\n` }, exitCode: 1 }
+    return { report: { data: entries, text: () => renderHistory(entries) } }
   },
 })

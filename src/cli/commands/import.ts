@@ -3,6 +3,7 @@
  */
 import { readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
 import { checkClusterFlag } from '../../core/cluster.js'
@@ -16,6 +17,22 @@ interface ImportOptions {
   batchSize: string
   redact: boolean
 }
+
+/** -o json: what was read, stored, skipped and redacted. */
+const IMPORT_SCHEMA = Type.Object(
+  {
+    files: Type.Integer({ minimum: 0 }),
+    read: Type.Integer({ minimum: 0 }),
+    stored: Type.Integer({ minimum: 0 }),
+    duplicates: Type.Integer({ minimum: 0 }),
+    malformed: Type.Integer({ minimum: 0 }),
+    firstMalformed: Type.Array(Type.Object({ file: Type.String(), line: Type.Integer(), reason: Type.String() }, { additionalProperties: false })),
+    redactedValues: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'secret values redacted in the events stored; null with --no-redact' }),
+    seconds: Type.Number(),
+    cluster: Type.String(),
+  },
+  { additionalProperties: false },
+)
 
 function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
@@ -57,7 +74,7 @@ function progressReporter(ctx: CommandContext, totalBytes: number | undefined): 
   const started = Date.now()
   let last = 0
   return (events, files, bytes) => {
-    if (!ctx.isTTY || !ctx.progress) return
+    if (!ctx.progress) return
     const now = Date.now()
     if (now - last < 250) return
     last = now
@@ -86,6 +103,7 @@ export default defineCommand<ImportOptions>({
     { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '20000' },
     { flags: '--no-redact', description: 'store Secret values, tokens and credentials as they are in the log (redacted by default)' },
   ],
+  output: { schema: IMPORT_SCHEMA },
   examples: ['kubetrail import /var/log/kubernetes/audit/', "kubetrail import 'audit-*.log.gz' audit.log --cluster prod-eu", 'zcat audit.log.gz | kubetrail import -'],
   async handler(args, opts, ctx) {
     const batchSize = Number(opts.batchSize)
@@ -114,12 +132,17 @@ export default defineCommand<ImportOptions>({
     const progress = progressReporter(ctx, totalBytes)
     const started = Date.now()
     let pending: RawEvent[] = []
+    // values redacted per pending event: only those of the events actually stored are reported
+    let pendingRedacted: number[] = []
     const flush = async () => {
       const r = await store.append(pending, opts.cluster)
       stored += r.stored
       duplicates += r.duplicates
       r.malformed.forEach(onMalformed)
+      if (r.storedIndexes) for (const i of r.storedIndexes) redactedValues += pendingRedacted[i] ?? 0
+      else if (r.stored === pending.length) redactedValues += pendingRedacted.reduce((a, b) => a + b, 0)
       pending = []
+      pendingRedacted = []
     }
     try {
       for (const [i, file] of files.entries()) {
@@ -128,7 +151,7 @@ export default defineCommand<ImportOptions>({
           for (const e of batch) {
             doneBytes += e.json.length + 1
             const r = redactor?.redactText(e.json)
-            redactedValues += r?.values ?? 0
+            pendingRedacted.push(r?.values ?? 0)
             // as the collector does: a lone surrogate (an API user's patch may hold one) becomes U+FFFD, annotated
             const json = sanitizeText(r && r.values > 0 ? r.text : e.json)
             pending.push(json === e.json ? e : { ...e, json })
@@ -143,12 +166,23 @@ export default defineCommand<ImportOptions>({
     }
     const secs = (Date.now() - started) / 1000
     const shown = firstMalformed.map(formatMalformed)
+    const data = {
+      files: files.length,
+      read,
+      stored,
+      duplicates,
+      malformed: malformedCount,
+      firstMalformed: firstMalformed.map((m) => ({ file: m.file, line: m.line, reason: m.reason })),
+      redactedValues: redactor ? redactedValues : null,
+      seconds: Math.round(secs * 1000) / 1000,
+      cluster: opts.cluster,
+    }
     const summary =
       `imported ${files.length} file(s): ${read.toLocaleString('en-US')} events read, ${stored.toLocaleString('en-US')} stored, ` +
       `${duplicates.toLocaleString('en-US')} duplicates skipped, ${malformedCount} malformed` +
       (shown.length > 0 ? ` (${shown.join('; ')}${malformedCount > shown.length ? '; …' : ''})` : '') +
-      (redactor ? `, ${redactedValues.toLocaleString('en-US')} secret values redacted` : ', secret values NOT redacted (--no-redact)') +
+      (redactor ? `, ${redactedValues.toLocaleString('en-US')} secret values redacted in the events stored` : ', secret values NOT redacted (--no-redact)') +
       ` in ${secs.toFixed(1)} s (${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} events/s)`
-    return { output: summary + '\n', exitCode: malformedCount > 0 ? 1 : 0 }
+    return { report: { data, text: () => summary + '\n' }, exitCode: malformedCount > 0 ? 1 : 0 }
   },
 })

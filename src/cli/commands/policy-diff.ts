@@ -3,17 +3,47 @@
  * recorded traffic — events gained and lost, level changes and bytes, grouped by the rules
  * that decided them.
  */
+import { Type } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION } from '../command.js'
-import { formatBytes, formatCount, table } from '../format.js'
+import { formatBytes, formatCount } from '../format.js'
+import { renderTable, type Column } from '../output.js'
+import { LEVEL_SCHEMA, TALLY_SCHEMA } from '../schemas.js'
 import { UsageError } from '../../core/errors.js'
 import { compilePolicy, createPolicyDiff, describeRule, loadPolicyFile, parseKubernetesVersion, type DiffSide, type LoadedPolicy, type PolicyDiffSummary } from '../../policy/index.js'
 import { logInput } from '../log-input.js'
 
 interface DiffOptions {
-  json?: boolean
   all?: boolean
   kubernetesVersion?: string
 }
+
+const SIDE = Type.Object({ rule: Type.Union([Type.Integer(), Type.Null()]), level: LEVEL_SCHEMA, kept: Type.Boolean() }, { additionalProperties: false })
+/** -o json: the PolicyDiffSummary. */
+const DIFF_SCHEMA = Type.Object(
+  {
+    input: Type.Object({ events: Type.Integer() }, { additionalProperties: false }),
+    old: TALLY_SCHEMA,
+    new: TALLY_SCHEMA,
+    gained: TALLY_SCHEMA,
+    lost: TALLY_SCHEMA,
+    levelChanged: Type.Object({ events: Type.Integer(), oldBytes: Type.Integer(), newBytes: Type.Integer() }, { additionalProperties: false }),
+    transitions: Type.Array(
+      Type.Object(
+        {
+          old: SIDE,
+          new: SIDE,
+          events: Type.Integer(),
+          oldBytes: Type.Integer(),
+          newBytes: Type.Integer(),
+          change: Type.Union(['gained', 'lost', 'level-changed', 'unchanged', 'not-logged'].map((c) => Type.Literal(c))),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+const R = (header: string): Column => ({ header, align: 'right' })
 
 function sideLabel(side: DiffSide, loaded: LoadedPolicy): string {
   if (side.rule === null) return 'no rule (None)'
@@ -31,8 +61,8 @@ export function renderPolicyDiff(oldFile: string, newFile: string, oldP: LoadedP
   out.push(`Replayed ${formatCount(d.input.events)} recorded events under both policies.`)
   out.push('')
   out.push(
-    table(
-      ['', 'events', 'bytes'],
+    renderTable(
+      ['', R('events'), R('bytes')],
       [
         [`old ${oldFile}`, formatCount(d.old.events), formatBytes(d.old.bytes)],
         [`new ${newFile}`, formatCount(d.new.events), formatBytes(d.new.bytes)],
@@ -40,6 +70,7 @@ export function renderPolicyDiff(oldFile: string, newFile: string, oldP: LoadedP
         ['lost (only old logs them)', `-${formatCount(d.lost.events)}`, `-${formatBytes(d.lost.bytes)}`],
         ['level changed', formatCount(d.levelChanged.events), signedBytes(d.levelChanged.newBytes - d.levelChanged.oldBytes)],
       ],
+      { indent: '  ' },
     ),
   )
   const shown = d.transitions.filter((t) => all || (t.change !== 'unchanged' && t.change !== 'not-logged'))
@@ -47,9 +78,10 @@ export function renderPolicyDiff(oldFile: string, newFile: string, oldP: LoadedP
   if (shown.length === 0) out.push('  (no differences on this traffic)')
   else
     out.push(
-      table(
-        ['change', 'events', 'bytes', 'old rule', 'new rule'],
+      renderTable(
+        ['change', R('events'), R('bytes'), 'old rule', 'new rule'],
         shown.map((t) => [t.change, formatCount(t.events), signedBytes(t.newBytes - t.oldBytes), sideLabel(t.old, oldP), sideLabel(t.new, newP)]),
+        { indent: '  ' },
       ),
     )
   const rulesUsed = new Set(shown.flatMap((t) => [t.new.rule]).filter((r): r is number => r !== null))
@@ -70,13 +102,13 @@ export default defineCommand<DiffOptions>({
     { name: '<log...>', description: 'recorded audit logs' },
   ],
   options: [
-    { flags: '--json', description: 'print the comparison as JSON' },
     { flags: '--all', description: 'also list transitions that change nothing' },
     KUBERNETES_VERSION_OPTION,
   ],
+  output: { schema: DIFF_SCHEMA },
   examples: [
     'kubetrail policy diff /etc/kubernetes/audit-policy.yaml new-policy.yaml recorded.log',
-    'kubetrail policy diff minimal.yaml comprehensive.yaml audit-*.log.gz --json',
+    'kubetrail policy diff minimal.yaml comprehensive.yaml audit-*.log.gz -o json',
   ],
   async handler(args, opts, ctx) {
     const [oldFile, newFile, ...logs] = args
@@ -90,7 +122,6 @@ export default defineCommand<DiffOptions>({
     const source = logInput(logs, ctx)
     for await (const batch of source.batches('head')) for (const rec of batch) diff.add(rec)
     const summary = diff.summary()
-    const output = opts.json ? JSON.stringify(summary, null, 2) + '\n' : renderPolicyDiff(oldFile, newFile, oldP, newP, summary, Boolean(opts.all))
-    return { output, warnings: source.warnings, exitCode: source.malformedCount() > 0 ? 1 : 0 }
+    return { report: { data: summary, text: () => renderPolicyDiff(oldFile, newFile, oldP, newP, summary, Boolean(opts.all)) }, warnings: source.warnings, exitCode: source.malformedCount() > 0 ? 1 : 0 }
   },
 })

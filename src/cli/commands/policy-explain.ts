@@ -5,7 +5,10 @@
 import { createInterface } from 'node:readline'
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { Type } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION, type CommandContext } from '../command.js'
+import { renderRecords, type OutputFormat } from '../output.js'
+import { DECISION_SCHEMA } from '../schemas.js'
 import { FileNotFoundError, FileReadError, UsageError, errorMessage } from '../../core/errors.js'
 import { STAGES, type Stage } from '../../model/index.js'
 import {
@@ -31,13 +34,23 @@ interface ExplainOptions {
   name?: string
   path?: string
   requests?: string
-  json?: boolean
+  output: OutputFormat
   kubernetesVersion?: string
 }
 
-/** The `--json` / `--requests` result shape (a contract: scripts parse it). */
-export function decisionJson(d: Decision): string {
-  return JSON.stringify({ rule: d.ruleIndex, level: d.level, omitStages: d.omitStages, omitManagedFields: d.omitManagedFields })
+/** The -o json / --requests result shape (a contract: scripts parse it). */
+function decisionData(d: Decision) {
+  return { rule: d.ruleIndex, level: d.level, omitStages: d.omitStages, omitManagedFields: d.omitManagedFields }
+}
+
+/** A --requests line that could not be evaluated. */
+const REQUEST_ERROR_SCHEMA = Type.Object({ line: Type.Integer({ minimum: 1 }), error: Type.String() }, { additionalProperties: false })
+/** -o json: the decision; with --requests, one element per non-blank input line (ndjson: one line per input line). */
+const EXPLAIN_SCHEMA = Type.Union([DECISION_SCHEMA, Type.Array(Type.Union([DECISION_SCHEMA, REQUEST_ERROR_SCHEMA]))])
+
+interface ExplainedLine {
+  line: number
+  result?: ReturnType<typeof decisionData> | { line: number; error: string }
 }
 
 const STAGE_NOTES: Record<Stage, string> = {
@@ -99,21 +112,22 @@ async function openRequests(file: string, ctx: CommandContext): Promise<NodeJS.R
   }
 }
 
-async function* explainMany(input: NodeJS.ReadableStream, file: string, evaluator: PolicyEvaluator, problems: string[]): AsyncGenerator<string> {
+async function* explainMany(input: NodeJS.ReadableStream, file: string, evaluator: PolicyEvaluator, problems: string[], keepBlank: boolean): AsyncGenerator<ExplainedLine> {
   const lines = createInterface({ input, crlfDelay: Infinity })
   let n = 0
   for await (const line of lines) {
     n++
     if (line.trim() === '') {
-      yield '\n'
+      // ndjson keeps the output's lines in step with the input's
+      if (keepBlank) yield { line: n }
       continue
     }
     try {
-      yield decisionJson(evaluator.evaluate(attributesFromRequest(JSON.parse(line)))) + '\n'
+      yield { line: n, result: decisionData(evaluator.evaluate(attributesFromRequest(JSON.parse(line)))) }
     } catch (error) {
       const reason = error instanceof SyntaxError ? `invalid JSON: ${error.message}` : errorMessage(error)
       problems.push(`${file === '-' ? '<stdin>' : file}:${n}: ${reason}`)
-      yield JSON.stringify({ line: n, error: reason }) + '\n'
+      yield { line: n, result: { line: n, error: reason } }
     }
   }
 }
@@ -139,12 +153,13 @@ export default defineCommand<ExplainOptions>({
     { flags: '--name <name>', description: 'object name (creates have none at evaluation time)' },
     { flags: '--path <url>', description: 'non-resource URL path, e.g. /healthz' },
     { flags: '--requests <file>', description: 'evaluate every request in an NDJSON file ("-" = stdin), one JSON result per line' },
-    { flags: '--json', description: 'print {"rule", "level", "omitStages", "omitManagedFields"}' },
     KUBERNETES_VERSION_OPTION,
   ],
+  // NDJSON in, NDJSON out unless -o says otherwise
+  output: { schema: EXPLAIN_SCHEMA, defaultFormat: (o) => (o['requests'] ? 'ndjson' : 'table') },
   examples: [
     'kubetrail policy explain audit-policy.yaml --user alice@example.com --verb get --resource pods/exec -n production --name web-1',
-    'kubetrail policy explain audit-policy.yaml --verb delete --resource deployments --api-group apps -n prod --name api --json',
+    'kubetrail policy explain audit-policy.yaml --verb delete --resource deployments --api-group apps -n prod --name api -o json',
     'kubetrail policy explain audit-policy.yaml --verb get --path /healthz',
     'kubetrail policy explain audit-policy.yaml --requests requests.ndjson',
   ],
@@ -153,13 +168,20 @@ export default defineCommand<ExplainOptions>({
     const evaluator = compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion })
     if (opts.requests) {
       const problems: string[] = []
-      const output = explainMany(await openRequests(opts.requests, ctx), opts.requests, evaluator, problems)
+      const explained = explainMany(await openRequests(opts.requests, ctx), opts.requests, evaluator, problems, opts.output === 'ndjson')
+      const output = renderRecords(opts.output, explained, {
+        columns: ['LINE', 'RULE', 'LEVEL', 'OMITTED-STAGES'],
+        row: (r) => (r.result && 'error' in r.result ? [String(r.line), '-', 'error', r.result.error] : [String(r.line), String(r.result?.rule ?? 'none'), r.result?.level ?? '', r.result?.omitStages.join(',') ?? '']),
+        json: (r) => (r.result ? JSON.stringify(r.result) : ''),
+        value: (r) => r.result,
+        empty: 'no requests',
+      })
       // the exit code is only known once the stream is consumed
       const result = { output, warnings: problems, exitCode: 0 }
       return Object.defineProperty(result, 'exitCode', { get: () => (problems.length > 0 ? 1 : 0), enumerable: true })
     }
     const attrs = requestFromFlags(opts)
     const decision = evaluator.evaluate(attrs)
-    return { output: opts.json ? decisionJson(decision) + '\n' : renderDecision(loaded, attrs, decision) }
+    return { report: { data: decisionData(decision), text: () => renderDecision(loaded, attrs, decision) } }
   },
 })

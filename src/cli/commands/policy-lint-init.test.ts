@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -54,16 +54,25 @@ describe('kubetrail policy init', () => {
   })
 
   it('writes a file readable only by its owner and refuses to overwrite without --force', async () => {
-    const r = await run(['policy', 'init', '--preset', 'low-write', '--output', 'audit-policy.yaml'])
+    const r = await run(['policy', 'init', '--preset', 'low-write', '--file', 'audit-policy.yaml'])
     expect(r.code).toBe(0)
     const path = join(dir, 'audit-policy.yaml')
     expect(statSync(path).mode & 0o777).toBe(0o600)
     expect(readFileSync(path, 'utf8')).toContain('# kubetrail preset: low-write')
-    const again = await run(['policy', 'init', '--output', 'audit-policy.yaml'])
+    const again = await run(['policy', 'init', '-f', 'audit-policy.yaml'])
     expect(again.code).toBe(1)
     expect(again.err).toMatch(/already exists \[KT_FILE_EXISTS\]\nhint: Use --force/)
-    expect((await run(['policy', 'init', '--output', 'audit-policy.yaml', '--force'])).code).toBe(0)
+    expect((await run(['policy', 'init', '--file', 'audit-policy.yaml', '--force'])).code).toBe(0)
     expect(readFileSync(path, 'utf8')).toContain('# kubetrail preset: comprehensive')
+  })
+
+  it('-o is an output format everywhere: policy init refuses it and names --file, writing nothing', async () => {
+    for (const flag of ['-o', '--output']) {
+      const r = await run(['policy', 'init', flag, 'json'])
+      expect(r.code).toBe(2)
+      expect(r.err).toMatch(/policy init writes a file with --file, not -o\/--output \("json"\) \[KT_USAGE\]\nhint: .*kubetrail policy init --preset comprehensive --file json/)
+      expect(existsSync(join(dir, 'json'))).toBe(false)
+    }
   })
 
   it('every preset, as printed, passes policy check and has no lint findings', async () => {

@@ -3,14 +3,22 @@
  * accepts without a word — dead rules, resources in the wrong API group, secret values in the
  * log, exec rules that miss WebSocket exec, failed logins that are never recorded.
  */
+import { Type } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION } from '../command.js'
 import { formatIssue } from '../../core/errors.js'
 import { lintPolicy, loadPolicyFile, parseKubernetesVersion, PolicyInvalidError } from '../../policy/index.js'
 
 interface LintOptions {
-  json?: boolean
   kubernetesVersion?: string
 }
+
+/** -o json: the findings (id from docs/lint-rules.md; "invalid-policy" when the policy does not load). */
+const LINT_SCHEMA = Type.Array(
+  Type.Object(
+    { id: Type.String(), line: Type.Integer({ minimum: 1 }), severity: Type.Union([Type.Literal('error'), Type.Literal('warning'), Type.Literal('info')]), message: Type.String() },
+    { additionalProperties: false },
+  ),
+)
 
 export default defineCommand<LintOptions>({
   path: ['policy', 'lint'],
@@ -21,24 +29,28 @@ export default defineCommand<LintOptions>({
     '  # kubetrail:ignore <id> <why>\n' +
     'The ids are listed in docs/lint-rules.md.',
   args: [{ name: '<policy>', description: 'audit policy file' }],
-  options: [{ flags: '--json', description: 'print an array of {"id", "line", "severity", "message"}' }, KUBERNETES_VERSION_OPTION],
-  examples: ['kubetrail policy lint /etc/kubernetes/audit-policy.yaml', 'kubetrail policy lint audit-policy.yaml --json | jq -r ".[].id"'],
+  options: [KUBERNETES_VERSION_OPTION],
+  output: { schema: LINT_SCHEMA },
+  examples: ['kubetrail policy lint /etc/kubernetes/audit-policy.yaml', 'kubetrail policy lint audit-policy.yaml -o json | jq -r ".[].id"'],
   async handler([file], opts) {
     let loaded
     try {
       loaded = await loadPolicyFile(file!, { kubernetesVersion: parseKubernetesVersion(opts.kubernetesVersion) })
     } catch (error) {
       if (!(error instanceof PolicyInvalidError)) throw error
-      if (opts.json) return { output: JSON.stringify(error.issues.map((i) => ({ id: 'invalid-policy', line: i.line ?? 1, severity: 'error', message: i.message }))) + '\n', exitCode: 1 }
-      return { output: `${error.issues.map(formatIssue).join('\n')}\n${file}: the policy does not load; fix these first\n`, exitCode: 1 }
+      const data = error.issues.map((i) => ({ id: 'invalid-policy', line: i.line ?? 1, severity: 'error', message: i.message }))
+      return { report: { data, text: () => `${error.issues.map(formatIssue).join('\n')}\n${file}: the policy does not load; fix these first\n` }, exitCode: 1 }
     }
     const findings = lintPolicy(loaded)
     const exitCode = findings.some((f) => f.severity === 'error') ? 1 : 0
-    if (opts.json) return { output: JSON.stringify(findings.map(({ id, line, severity, message }) => ({ id, line, severity, message }))) + '\n', exitCode }
-    if (findings.length === 0) return { output: `${file}: no findings\n` }
-    const count = (s: string) => findings.filter((f) => f.severity === s).length
-    const lines = findings.map((f) => `${file}:${f.line}: ${f.severity} ${f.id}: ${f.message}`)
-    lines.push(`${file}: ${count('error')} error(s), ${count('warning')} warning(s), ${count('info')} info`)
-    return { output: lines.join('\n') + '\n', exitCode }
+    const data = findings.map(({ id, line, severity, message }) => ({ id, line, severity, message }))
+    const text = () => {
+      if (findings.length === 0) return `${file}: no findings\n`
+      const count = (s: string) => findings.filter((f) => f.severity === s).length
+      const lines = findings.map((f) => `${file}:${f.line}: ${f.severity} ${f.id}: ${f.message}`)
+      lines.push(`${file}: ${count('error')} error(s), ${count('warning')} warning(s), ${count('info')} info`)
+      return lines.join('\n') + '\n'
+    }
+    return { report: { data, text }, exitCode }
   },
 })

@@ -3,8 +3,11 @@
  * POLICY for the traffic recorded in LOG (recorded with a catch-all RequestResponse rule and no
  * omitted stages), as a cost summary or as the events themselves.
  */
+import { Type, type TSchema } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION, type CommandContext } from '../command.js'
-import { formatBytes, formatCount, formatPercent, table } from '../format.js'
+import { formatBytes, formatCount, formatPercent } from '../format.js'
+import { renderTable, type Column, type OutputFormat } from '../output.js'
+import { LEVEL_SCHEMA, TALLY_SCHEMA } from '../schemas.js'
 import { UsageError, errorMessage } from '../../core/errors.js'
 import type { Level } from '../../model/index.js'
 import {
@@ -26,10 +29,44 @@ import {
 import { logInput, type LogInput } from '../log-input.js'
 
 interface SimulateOptions {
-  output: string
+  output: OutputFormat
   top: string
   kubernetesVersion?: string
 }
+
+const perLevel = (v: TSchema) => Type.Object({ None: Type.Optional(v), Metadata: v, Request: v, RequestResponse: v })
+const perStage = (v: TSchema) => Type.Object({ RequestReceived: v, ResponseStarted: v, ResponseComplete: v, Panic: v })
+const KEYED_TALLY = Type.Object({ key: Type.String(), events: Type.Integer(), bytes: Type.Integer() }, { additionalProperties: false })
+
+/** -o json: the SimulationSummary (-o ndjson prints the replayed events instead). */
+const SIMULATE_SCHEMA = Type.Object(
+  {
+    input: Type.Object({
+      events: Type.Integer(),
+      bytes: Type.Integer(),
+      byLevel: perLevel(Type.Integer()),
+      byStage: perStage(Type.Integer()),
+      firstTimestamp: Type.Optional(Type.String()),
+      lastTimestamp: Type.Optional(Type.String()),
+      spanSeconds: Type.Number(),
+    }),
+    kept: TALLY_SCHEMA,
+    byRule: Type.Array(
+      Type.Object(
+        { rule: Type.Union([Type.Integer(), Type.Null()]), level: LEVEL_SCHEMA, events: Type.Integer(), bytes: Type.Integer(), omittedStageEvents: Type.Integer(), notLoggedEvents: Type.Integer() },
+        { additionalProperties: false },
+      ),
+    ),
+    byLevel: perLevel(TALLY_SCHEMA),
+    byStage: perStage(TALLY_SCHEMA),
+    byResource: Type.Array(KEYED_TALLY),
+    byUser: Type.Array(KEYED_TALLY),
+    dropped: Type.Object({ levelNone: TALLY_SCHEMA, stageOmitted: TALLY_SCHEMA }),
+    projection: Type.Optional(Type.Object({ eventsPerSecond: Type.Number(), bytesPerDay: Type.Number() })),
+    estimates: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+)
 
 async function* ndjsonOutput(source: LogInput, loaded: LoadedPolicy) {
   const evaluator = compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion })
@@ -44,6 +81,9 @@ async function* ndjsonOutput(source: LogInput, loaded: LoadedPolicy) {
     if (chunk) yield chunk
   }
 }
+
+const R = (header: string): Column => ({ header, align: 'right' })
+const INDENT = { indent: '  ' }
 
 export function renderSimulationSummary(policyFile: string, loaded: LoadedPolicy, s: SimulationSummary, files: readonly string[]): string {
   const out: string[] = []
@@ -63,8 +103,8 @@ export function renderSimulationSummary(policyFile: string, loaded: LoadedPolicy
   )
   out.push('', 'By rule (first match wins):')
   out.push(
-    table(
-      ['rule', 'line', 'level', 'events', 'bytes', 'share', 'omitted-stage', 'rule summary'],
+    renderTable(
+      [R('rule'), R('line'), 'level', R('events'), R('bytes'), R('share'), R('omitted-stage'), 'rule summary'],
       s.byRule.map((r) => [
         r.rule === null ? '-' : String(r.rule),
         r.rule === null ? '-' : String(loaded.ruleLines[r.rule] ?? '-'),
@@ -75,26 +115,29 @@ export function renderSimulationSummary(policyFile: string, loaded: LoadedPolicy
         formatCount(r.omittedStageEvents),
         r.rule === null ? '(no rule matched: not logged)' : describeRule(loaded.rules[r.rule]!) + (r.level === 'None' ? ' (not logged)' : ''),
       ]),
+      INDENT,
     ),
   )
   out.push('', 'By level:')
   out.push(
-    table(
-      ['level', 'events', 'bytes'],
+    renderTable(
+      ['level', R('events'), R('bytes')],
       (['Metadata', 'Request', 'RequestResponse'] as const).map((l) => [l, formatCount(s.byLevel[l].events), formatBytes(s.byLevel[l].bytes)]),
+      INDENT,
     ),
   )
   out.push('', 'By stage:')
   out.push(
-    table(
-      ['stage', 'events', 'bytes'],
+    renderTable(
+      ['stage', R('events'), R('bytes')],
       (['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const).map((st) => [st, formatCount(s.byStage[st].events), formatBytes(s.byStage[st].bytes)]),
+      INDENT,
     ),
   )
   out.push('', `Top ${s.byResource.length} resources by bytes written:`)
-  out.push(table(['resource', 'events', 'bytes'], s.byResource.map((r) => [r.key, formatCount(r.events), formatBytes(r.bytes)])))
+  out.push(renderTable(['resource', R('events'), R('bytes')], s.byResource.map((r) => [r.key, formatCount(r.events), formatBytes(r.bytes)]), INDENT))
   out.push('', `Top ${s.byUser.length} users by bytes written:`)
-  out.push(table(['user', 'events', 'bytes'], s.byUser.map((r) => [r.key, formatCount(r.events), formatBytes(r.bytes)])))
+  out.push(renderTable(['user', R('events'), R('bytes')], s.byUser.map((r) => [r.key, formatCount(r.events), formatBytes(r.bytes)]), INDENT))
   if (s.estimates.length > 0) {
     out.push('', 'Estimates:')
     for (const e of s.estimates) out.push(`  - ${e}`)
@@ -114,10 +157,11 @@ export default defineCommand<SimulateOptions>({
     { name: '<log...>', description: 'recorded audit logs' },
   ],
   options: [
-    { flags: '-o, --output <format>', description: 'summary (text), json (the summary as JSON), or ndjson (the events)', default: 'summary', choices: ['summary', 'json', 'ndjson'] },
     { flags: '--top <n>', description: 'rows in the per-resource and per-user tables', default: '10' },
     KUBERNETES_VERSION_OPTION,
   ],
+  // table: the summary (also `-o summary`); json/yaml: the summary; ndjson: the events the policy would write, byte for byte
+  output: { schema: SIMULATE_SCHEMA, aliases: { summary: 'table' }, ndjson: 'the events the apiserver would write under POLICY, exactly as it writes them' },
   examples: [
     'kubetrail policy simulate audit-policy.yaml /var/log/kubernetes/audit/audit.log',
     'kubetrail policy simulate low-write.yaml audit-*.log.gz --output ndjson > replayed.log',
@@ -152,7 +196,6 @@ export default defineCommand<SimulateOptions>({
     }
     source.finish()
     const summary = sim.summary(top)
-    const output = opts.output === 'json' ? JSON.stringify(summary, null, 2) + '\n' : renderSimulationSummary(policyFile, loaded, summary, logs)
-    return { output, warnings: source.warnings, exitCode: source.malformedCount() > 0 ? 1 : 0 }
+    return { report: { data: summary, text: () => renderSimulationSummary(policyFile, loaded, summary, logs) }, warnings: source.warnings, exitCode: source.malformedCount() > 0 ? 1 : 0 }
   },
 })

@@ -3,6 +3,7 @@
  * older than the cutoff are removed; the removal is itself a chain link, so `verify` still
  * passes and shows what was pruned.
  */
+import { Type } from '@sinclair/typebox'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import { openStore, resolveDataDir } from '../../store/index.js'
@@ -13,11 +14,18 @@ interface PruneOptions {
   dataDir?: string
 }
 
+/** -o json: what was removed, and the cutoff used. */
+const PRUNE_SCHEMA = Type.Object(
+  { prunedBatches: Type.Integer({ minimum: 0 }), prunedEvents: Type.Integer({ minimum: 0 }), olderThan: Type.String({ description: 'the cutoff, RFC 3339' }) },
+  { additionalProperties: false },
+)
+
 export default defineCommand<PruneOptions>({
   path: ['prune'],
   summary: 'delete stored events older than a retention period, keeping the chain verifiable',
   args: [],
   options: [{ flags: '--older-than <duration>', description: 'retention, e.g. 90d, 400d, 12w' }, DATA_DIR_OPTION],
+  output: { schema: PRUNE_SCHEMA },
   examples: ['kubetrail prune --older-than 90d'],
   async handler(_args, opts, ctx) {
     if (!opts.olderThan) throw new UsageError('--older-than is required, e.g. --older-than 90d')
@@ -25,7 +33,8 @@ export default defineCommand<PruneOptions>({
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd), { write: true })
     try {
       const r = await store.prune(cutoff)
-      return { output: `pruned ${r.prunedBatches} batch(es), ${r.prunedEvents.toLocaleString('en-US')} events older than ${cutoff.toISOString()}\n` }
+      const data = { prunedBatches: r.prunedBatches, prunedEvents: r.prunedEvents, olderThan: cutoff.toISOString() }
+      return { report: { data, text: () => `pruned ${r.prunedBatches} batch(es), ${r.prunedEvents.toLocaleString('en-US')} events older than ${data.olderThan}\n` } }
     } finally {
       await store.close()
     }

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { KubetrailError, UsageError } from '../../core/errors.js'
 import { post, type HttpCredentials } from '../../core/http.js'
@@ -20,6 +21,20 @@ interface ReplayOptions {
   tokenFile?: string
   dataDir?: string
 }
+
+/** -o json: what was sent and what the collector accepted. */
+const REPLAY_SCHEMA = Type.Object(
+  {
+    url: Type.String(),
+    sent: Type.Integer({ minimum: 0 }),
+    accepted: Type.Integer({ minimum: 0 }),
+    requests: Type.Integer({ minimum: 0 }),
+    seconds: Type.Number(),
+    malformed: Type.Integer({ minimum: 0 }),
+    rejected: Type.Array(Type.String({ description: 'HTTP status and the start of the reply, for the first few refused requests' })),
+  },
+  { additionalProperties: false },
+)
 
 /** The apiserver's webhook retry: 5 attempts with exponential backoff on 429, 5xx and connection errors. */
 async function sendWithRetry(url: URL, body: string, creds: HttpCredentials): Promise<{ status: number; body: string }> {
@@ -57,6 +72,7 @@ export default defineCommand<ReplayOptions>({
     { flags: '--token-file <file>', description: 'send the first token in this file as a bearer token instead' },
     DATA_DIR_OPTION,
   ],
+  output: { schema: REPLAY_SCHEMA },
   examples: ['kubetrail replay examples/logs/real-apiserver-audit.log --to https://127.0.0.1:8443/v1/clusters/demo/events'],
   async handler(args, opts, ctx) {
     if (!opts.to) throw new UsageError('--to is required: the collector URL')
@@ -114,6 +130,7 @@ export default defineCommand<ReplayOptions>({
     const lines = [`replayed ${sent.toLocaleString('en-US')} events in ${requests} requests to ${url.origin}${url.pathname}: ${accepted.toLocaleString('en-US')} accepted in ${secs.toFixed(1)} s`]
     if (malformed.length > 0) lines.push(`${malformed.length} malformed line(s) not sent: ${malformed.slice(0, 3).map(formatMalformed).join('; ')}`)
     for (const f of failures) lines.push(`rejected: ${f}`)
-    return { output: lines.join('\n') + '\n', exitCode: failures.length > 0 || malformed.length > 0 ? 1 : 0 }
+    const data = { url: `${url.origin}${url.pathname}`, sent, accepted, requests, seconds: Math.round(secs * 1000) / 1000, malformed: malformed.length, rejected: failures }
+    return { report: { data, text: () => lines.join('\n') + '\n' }, exitCode: failures.length > 0 || malformed.length > 0 ? 1 : 0 }
   },
 })

@@ -3,13 +3,23 @@
  * and say which rules can never fire under an audit policy.
  */
 import { resolve } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION } from '../command.js'
 import { formatIssue } from '../../core/errors.js'
-import { table } from '../format.js'
+import { renderTable } from '../output.js'
+import { ISSUE_SCHEMA } from '../schemas.js'
 
-interface RulesCheckOptions {
-  builtin?: boolean
-}
+/** -o json of `rules check`: the valid rules' ids and every problem. */
+const RULES_CHECK_SCHEMA = Type.Object({ valid: Type.Array(Type.String()), problems: Type.Array(ISSUE_SCHEMA) }, { additionalProperties: false })
+/** -o json of `rules coverage`: per rule, whether the policy lets it fire, and why not. */
+const COVERAGE_SCHEMA = Type.Array(
+  Type.Object(
+    { rule: Type.String(), status: Type.Union(['covered', 'partial', 'never', 'unknown'].map((s) => Type.Literal(s))), reasons: Type.Array(Type.String()) },
+    { additionalProperties: false },
+  ),
+)
+
+type RulesCheckOptions = Record<string, never>
 
 export const rulesCheck = defineCommand<RulesCheckOptions>({
   path: ['rules', 'check'],
@@ -17,14 +27,14 @@ export const rulesCheck = defineCommand<RulesCheckOptions>({
   description: 'Every problem is listed with file:line:column; the valid rules of a file still load. Exit 1 when any rule is invalid.',
   args: [{ name: '[files...]', description: 'rule files or directories (default: the built-in pack)' }],
   options: [],
+  output: { schema: RULES_CHECK_SCHEMA },
   examples: ['kubetrail rules check my-rules.yaml', 'kubetrail rules check rules/'],
   async handler(args, _opts, ctx) {
     const { BUILTIN_RULES_FILE, loadRuleFiles } = await import('../../detect/index.js')
     const files = args.length > 0 ? args.map((a) => resolve(ctx.cwd, a)) : [BUILTIN_RULES_FILE]
     const { rules, issues } = loadRuleFiles(files)
-    const lines = issues.map(formatIssue)
-    lines.push(`${rules.length} valid rule(s), ${issues.length} problem(s)`)
-    return { output: lines.join('\n') + '\n', exitCode: issues.length > 0 ? 1 : 0 }
+    const text = () => [...issues.map(formatIssue), `${rules.length} valid rule(s), ${issues.length} problem(s)`].join('\n') + '\n'
+    return { report: { data: { valid: rules.map((r) => r.id), problems: issues }, text }, exitCode: issues.length > 0 ? 1 : 0 }
   },
 })
 
@@ -32,7 +42,6 @@ interface RulesCoverageOptions {
   policy?: string
   rules?: string[]
   kubernetesVersion?: string
-  json?: boolean
 }
 
 export const rulesCoverage = defineCommand<RulesCoverageOptions>({
@@ -44,8 +53,8 @@ export const rulesCoverage = defineCommand<RulesCoverageOptions>({
     { flags: '--policy <file>', description: 'the audit policy' },
     { flags: '--rules <path>', description: 'rule files or directories (repeatable; default: the built-in pack)', repeatable: true },
     KUBERNETES_VERSION_OPTION,
-    { flags: '--json', description: 'the result as JSON' },
   ],
+  output: { schema: COVERAGE_SCHEMA },
   examples: ['kubetrail rules coverage --policy /etc/kubernetes/audit/policy.yaml'],
   async handler(_args, opts, ctx) {
     if (!opts.policy) throw new (await import('../../core/errors.js')).UsageError('--policy is required')
@@ -56,13 +65,9 @@ export const rulesCoverage = defineCommand<RulesCoverageOptions>({
     const { rules, issues } = loadRuleFiles(opts.rules?.length ? opts.rules.map((r) => resolve(ctx.cwd, r)) : [BUILTIN_RULES_FILE])
     const results = ruleCoverage(rules, compilePolicy(loaded.policy, { kubernetesVersion: loaded.kubernetesVersion }))
     const exitCode = results.some((r) => r.status === 'never') ? 1 : 0
-    if (opts.json) return { output: JSON.stringify(results, null, 2) + '\n', exitCode, warnings: issues.map(formatIssue) }
     const rows = results.map((r) => [r.status.toUpperCase(), r.rule, r.reasons.join('; ')])
     const count = (s: string) => results.filter((r) => r.status === s).length
-    return {
-      output: `${table(['COVERAGE', 'RULE', 'WHY'], rows)}\n${count('covered')} covered, ${count('partial')} partial, ${count('never')} can never fire, ${count('unknown')} unknown\n`,
-      exitCode,
-      warnings: issues.map(formatIssue),
-    }
+    const text = () => `${renderTable(['COVERAGE', 'RULE', 'WHY'], rows)}\n${count('covered')} covered, ${count('partial')} partial, ${count('never')} can never fire, ${count('unknown')} unknown\n`
+    return { report: { data: results, text }, exitCode, warnings: issues.map(formatIssue) }
   },
 })

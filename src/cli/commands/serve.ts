@@ -9,6 +9,7 @@ import { checkClusterFlag } from '../../core/cluster.js'
 import { LineQueue } from '../../core/line-queue.js'
 import { resolveDataDir } from '../../store/index.js'
 import type { PolicyEvaluator } from '../../policy/index.js'
+import type { Alert } from '../../detect/index.js'
 
 interface ServeOptions {
   listen: string
@@ -35,6 +36,7 @@ interface ServeOptions {
   alertWebhook?: string
   alertSlack?: string
   alertmanager?: string
+  logFormat?: string
 }
 
 export function parseListen(value: string): { host: string; port: number } {
@@ -71,6 +73,7 @@ export default defineCommand<ServeOptions>({
     { flags: '--no-detect', description: 'no live detection (default: the built-in rules, or --rules, on every stored event)' },
     { flags: '--rules <path>', description: 'detection rule files or directories instead of the built-in pack (repeatable)', repeatable: true },
     { flags: '--no-alert-log', description: 'do not print alerts in the collector log (they are still recorded: kubetrail alerts)' },
+    { flags: '--log-format <format>', description: 'text: alerts as one-line summaries; json: every line a JSON object (default: text on a terminal, else alerts as JSON)', choices: ['text', 'json'] },
     { flags: '--alert-webhook <url>', description: 'POST alerts as JSON to this URL' },
     { flags: '--alert-slack <url>', description: 'send alerts to a Slack-compatible incoming webhook' },
     { flags: '--alertmanager <url>', description: 'send alerts to Alertmanager (v2 API), e.g. http://alertmanager:9093' },
@@ -105,7 +108,19 @@ export default defineCommand<ServeOptions>({
       const loaded = await loadPolicyFile(resolve(ctx.cwd, opts.policy), { kubernetesVersion: version })
       policy = compilePolicy(loaded.policy, { kubernetesVersion: version })
     }
-    const log = new LineQueue()
+    // on a terminal a person reads the log: alerts as one line each; else (or --log-format json) JSON for machines
+    const logFormat = opts.logFormat ?? (ctx.isTTY ? 'text' : 'auto')
+    const queue = new LineQueue()
+    const log = {
+      push: (line: string) => queue.push(logFormat === 'json' ? JSON.stringify({ time: new Date().toISOString(), msg: line }) : line),
+      close: () => queue.close(),
+    }
+    const { alertLine } = await import('../alert-output.js')
+    const { alertId } = await import('../../detect/index.js')
+    const alertLog = (alerts: readonly Alert[]) => {
+      for (const a of alerts)
+        queue.push(logFormat === 'text' ? `${new Date().toISOString()} ${alertLine(a)}` : JSON.stringify({ ...(logFormat === 'json' ? { time: new Date().toISOString() } : {}), alert: a.rule, id: alertId(a), ...a }))
+    }
     let rules
     if (opts.detect) {
       const { BUILTIN_RULES_FILE, loadRuleFiles } = await import('../../detect/index.js')
@@ -114,9 +129,9 @@ export default defineCommand<ServeOptions>({
       for (const issue of loaded.issues) log.push(`rule skipped: ${formatIssue(issue)}`)
       rules = loaded.rules
     }
-    const { alertmanagerSink, logSink, slackSink, webhookSink } = await import('../../detect/index.js')
+    const { alertmanagerSink, slackSink, webhookSink } = await import('../../detect/index.js')
     const alertSinks = [
-      ...(opts.alertLog ? [logSink((line) => log.push(line))] : []),
+      ...(opts.alertLog ? [{ name: 'log', send: async (alerts: Alert[]) => alertLog(alerts) }] : []),
       ...(opts.alertWebhook ? [webhookSink(opts.alertWebhook)] : []),
       ...(opts.alertSlack ? [slackSink(opts.alertSlack)] : []),
       ...(opts.alertmanager ? [alertmanagerSink(opts.alertmanager)] : []),
@@ -142,7 +157,7 @@ export default defineCommand<ServeOptions>({
       bodyLimitBytes: maxBody,
       maxPendingBytes: maxBacklog,
       sealInThread: opts.sealThread,
-      log: (line) => log.push(`${new Date().toISOString()} ${line}`),
+      log: (line) => log.push(logFormat === 'json' ? line : `${new Date().toISOString()} ${line}`),
     })
     // read commands (query, who, …) of this store are answered here, on a reader kept open
     const { serveQueries } = await import('../query-socket.js')
@@ -152,7 +167,12 @@ export default defineCommand<ServeOptions>({
     })
     if (opts.insecure) log.push('WARNING: --insecure: anyone who can reach this port can write audit events. Use it for tests only.')
     log.push(`kubetrail collector ready: ${running.url}/v1/clusters/<cluster>/events (store: ${dataDir})`)
-    if (running.caFile) log.push(`CA for the apiserver's kubeconfig: ${running.caFile}${running.madeCa ? ' (new: run `kubetrail webhook-config` again)' : ''}`)
+    if (running.caFile) {
+      log.push(`CA for the apiserver's kubeconfig: ${running.caFile}${running.madeCa ? ' (new: run `kubetrail webhook-config` again)' : ''}`)
+      const { tlsPaths } = await import('../../collector/index.js')
+      const own = tlsPaths(dataDir)
+      if (!opts.clientCa) log.push(`client certificate for replay and the apiserver: ${own.clientCert}, key ${own.clientKey} (\`kubetrail replay\` and \`kubetrail webhook-config\` use them by default)`)
+    }
     if (!opts.redact) log.push('WARNING: --no-redact: Secret values and tokens are stored as received.')
     if (rules) log.push(`live detection: ${rules.length} rule(s); alerts recorded in ${dataDir}/alerts.ndjson${alertSinks.length > 0 ? ` and sent to ${alertSinks.map((s) => s.name).join(', ')}` : ''}`)
     for (const f of opts.follow ?? []) log.push(`following ${resolve(ctx.cwd, f)} as cluster ${opts.cluster}`)
@@ -176,6 +196,6 @@ export default defineCommand<ServeOptions>({
       else ctx.signal?.addEventListener('abort', stop, { once: true })
     })
     void stopped
-    return { output: log }
+    return { output: queue }
   },
 })

@@ -2,41 +2,63 @@
  * @module `kubetrail sql "SELECT …"`: read-only SQL over the stored events, for what the
  * presets do not cover.
  */
+import { Type } from '@sinclair/typebox'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
-import { table } from '../format.js'
+import { renderTable } from '../output.js'
 import { UsageError } from '../../core/errors.js'
 import { eventColumns, openStore, resolveDataDir } from '../../store/index.js'
 
 interface SqlOptions {
-  json?: boolean
   columns?: boolean
   dataDir?: string
 }
+
+/** -o json: one object per row, keyed by column name (`--columns`: {name, type} per column). */
+const SQL_SCHEMA = Type.Array(Type.Record(Type.String(), Type.Unknown()))
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return ''
   return typeof v === 'string' ? v : JSON.stringify(v)
 }
 
+/**
+ * Column names as the user wrote them: DuckDB names `count(*)` `count_star()`; a name given
+ * twice gets a suffix (JSON rows are objects: a repeated key would lose a column).
+ */
+export function columnLabels(columns: readonly string[]): string[] {
+  const seen = new Map<string, number>()
+  return columns.map((c) => {
+    const name = c.replaceAll('count_star()', 'count(*)')
+    const n = (seen.get(name) ?? 0) + 1
+    seen.set(name, n)
+    return n === 1 ? name : `${name}_${n}`
+  })
+}
+
 export default defineCommand<SqlOptions>({
   path: ['sql'],
   summary: 'read-only SQL over the stored events (table `events`, one row per event)',
-  description: 'The statement runs in a sandbox that can read the store and nothing else. Columns: see --columns or docs/store.md.',
+  description: 'The statement runs in a sandbox that can read the store and nothing else. Columns: see --columns or docs/store.md.\nColumn names are the aliases you give (AS n), else the expressions as written.',
   args: [{ name: '[statement]', description: 'a SELECT statement over `events`' }],
-  options: [{ flags: '--json', description: 'print rows as JSON objects' }, { flags: '--columns', description: 'list the columns of `events`' }, DATA_DIR_OPTION],
+  options: [{ flags: '--columns', description: 'list the columns of `events`' }, DATA_DIR_OPTION],
+  output: { schema: SQL_SCHEMA },
   examples: [
     'kubetrail sql "SELECT username, count(*) n FROM events WHERE verb = \'delete\' GROUP BY 1 ORDER BY n DESC"',
-    'kubetrail sql "SELECT request_received_at, username, name FROM events WHERE resource = \'secrets\' AND code = 403"',
+    'kubetrail sql "SELECT request_received_at, username, name FROM events WHERE resource = \'secrets\' AND code = 403" -o json',
     'kubetrail sql --columns',
   ],
   async handler([statement], opts, ctx) {
-    if (opts.columns) return { output: table(['COLUMN', 'TYPE'], (await eventColumns()).map((c) => [c.name, c.type]), '') + '\n' }
+    if (opts.columns) {
+      const columns = (await eventColumns()).map((c) => ({ name: c.name, type: c.type }))
+      return { report: { data: columns, text: () => renderTable(['COLUMN', 'TYPE'], columns.map((c) => [c.name, c.type])) } }
+    }
     if (!statement) throw new UsageError('give a SELECT statement, or --columns')
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     try {
-      const { columns, rows } = await store.sql(statement)
-      if (opts.json) return { output: JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]])))) + '\n' }
-      return { output: table(columns, rows.map((r) => r.map(cell)), '') + '\n' }
+      const result = await store.sql(statement)
+      const columns = columnLabels(result.columns)
+      const data = result.rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]])))
+      return { report: { data, text: () => `${renderTable(columns, result.rows.map((r) => r.map(cell)))}\n(${result.rows.length.toLocaleString('en-US')} row${result.rows.length === 1 ? '' : 's'})\n` } }
     } finally {
       await store.close()
     }

@@ -111,7 +111,7 @@ describe('kubetrail who / query / verify / prune', () => {
 
   it('query filters and prints every output format', async () => {
     await ready
-    const ndjson = (await run(['query', '--user', 'mallory', '--code', '4xx', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
+    const ndjson = (await run(['query', '--user', 'mallory', '--code', '4xx', '--stages', 'all', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
     const all = readFileSync(fixture('full/audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { user: { username?: string }; responseStatus?: { code?: number } })
     expect(ndjson.length).toBe(all.filter((e) => e.user.username === 'mallory' && (e.responseStatus?.code ?? 0) >= 400 && (e.responseStatus?.code ?? 0) < 500).length)
     expect(ndjson.every((l) => JSON.parse(l).user.username === 'mallory')).toBe(true)
@@ -122,7 +122,47 @@ describe('kubetrail who / query / verify / prune', () => {
     const table = (await run(['query', '--source-ip', '10.0.0.0/8', '--data-dir', dir])).out
     expect(table).toBe('No matching events.\n')
     const loopback = (await run(['query', '--source-ip', '127.0.0.0/8', '--limit', '3', '--data-dir', dir])).out.trim().split('\n')
-    expect(loopback).toHaveLength(4)
+    // header, three requests, and the footer saying more match
+    expect(loopback).toHaveLength(5)
+    expect(loopback[4]).toMatch(/^showing the newest 3 requests that matched; more match: --limit 0 shows all/)
+  })
+
+  it('query shows one row per request; the footer counts requests and events, and says when --limit cut it short', async () => {
+    await ready
+    const all = readFileSync(fixture('full/audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { auditID: string; stage: string })
+    const requests = new Set(all.map((e) => e.auditID)).size
+    const table = (await run(['query', '--data-dir', dir])).out.trim().split('\n')
+    // header, 100 rows, footer
+    expect(table).toHaveLength(102)
+    expect(table[101]).toBe(
+      `showing 100 of ${requests.toLocaleString('en-US')} requests (${all.length.toLocaleString('en-US')} events) matched: --limit 0 shows all, --limit N more; narrow with --since, --user, --verb, --resource; --stages all shows every stage event`,
+    )
+    const stages = (await run(['query', '--stages', 'all', '--limit', '5', '--data-dir', dir])).out.trim().split('\n')
+    expect(stages.at(-1)).toMatch(/^showing 5 of 1,891 events \(\d[\d,]* requests\) matched|^showing 5 of [\d,]+ requests \(1,891 events\) matched/)
+    // a request's 403 is carried by its last stage only: one row per request, with the code
+    const denied = (await run(['query', '--user', 'bob@example.com', '--verb', 'delete', '--resource', 'deploy', '--data-dir', dir])).out
+    expect(denied).toMatch(/^TIME +USER +VERB +RESOURCE +NAMESPACE +NAME +CODE +STAGE$/m)
+    expect(denied).toMatch(/ 403 +ResponseComplete$/m)
+    expect(denied).not.toMatch(/RequestReceived/)
+    expect(denied.trim().split('\n').at(-1)).toBe('2 requests (4 events) matched')
+    // the machine formats stay pure; stderr says when the list was cut short
+    const r = await invoke(['query', '--limit', '3', '-o', 'json', '--data-dir', dir], ctx)
+    expect(JSON.parse(await collectOutput(r.result!))).toHaveLength(3)
+    expect(r.result!.warnings).toEqual(['showing the newest 3 requests that matched; more match: --limit 0 shows all'])
+  })
+
+  it('a time filter that excludes everything says what range the store holds', async () => {
+    await ready
+    const r = await run(['query', '--since', '24h', '--data-dir', dir])
+    expect(r.out).toMatch(/^No matching events\.\nNothing matched between \S+ and now, but the store holds requests from 2026-11-22T\S+ to 2026-11-22T\S+: widen --since\/--until \(e\.g\. --since 2026-11-22\)\.\n$/)
+  })
+
+  it('sql names columns as written, not as DuckDB renames them', async () => {
+    await ready
+    const r = await run(['sql', 'SELECT verb, count(*), count(*) AS n, count(DISTINCT username) FROM events GROUP BY 1 ORDER BY 1 LIMIT 1', '--data-dir', dir])
+    expect(r.out.split('\n')[0]).toMatch(/^verb +count\(\*\) +n +count\(DISTINCT username\)$/)
+    const json = JSON.parse((await run(['sql', 'SELECT count(*), count(*) FROM events', '-o', 'json', '--data-dir', dir])).out) as Array<Record<string, number>>
+    expect(Object.keys(json[0]!)).toEqual(['count(*)', 'count(*)_2'])
   })
 
   it('verify passes on an intact store', async () => {
@@ -143,14 +183,14 @@ describe('import reliability', () => {
     const exited = new Promise((r) => child.once('exit', r))
     const seen: number[] = []
     for (let i = 0; i < 5; i++) {
-      const r = await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])
+      const r = await run(['query', '--stages', 'all', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])
       expect(r.err).toBe('')
       seen.push(r.out.split('\n').filter(Boolean).length)
     }
     await exited
     // every answer was a consistent snapshot: the first import, plus whole committed batches
     for (const n of seen) expect(n).toBeGreaterThanOrEqual(1891)
-    const after = (await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.split('\n').filter(Boolean).length
+    const after = (await run(['query', '--stages', 'all', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.split('\n').filter(Boolean).length
     expect(after).toBe(1891 + 933 + 1037 + 1056 + 49)
   })
 
@@ -171,13 +211,13 @@ describe('import reliability', () => {
     }
     child.kill('SIGKILL')
     await exited
-    const partial = await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])
+    const partial = await run(['query', '--stages', 'all', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])
     const before = partial.out.split('\n').filter(Boolean).length
     expect(before).toBeGreaterThanOrEqual(150)
     expect(before).toBeLessThan(total)
     const again = await run(['import', ...logs, '--data-dir', dir, '--batch-size', '50'])
     expect(again.code).toBe(0)
-    const after = (await run(['query', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.split('\n').filter(Boolean)
+    const after = (await run(['query', '--stages', 'all', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.split('\n').filter(Boolean)
     expect(after.length).toBe(total)
     expect(new Set(after).size).toBe(total)
     expect((await run(['verify', '--data-dir', dir])).code).toBe(0)
@@ -218,8 +258,11 @@ describe('kubetrail top / history / sql / query --preset --where', () => {
 
   it('--where takes CEL and reports a syntax error with its position', async () => {
     await ready
-    const out = (await run(['query', '--where', 'objectRef.resource == "secrets" && user.username.startsWith("system:serviceaccount:")', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
+    const out = (await run(['query', '--where', 'objectRef.resource == "secrets" && user.username.startsWith("system:serviceaccount:")', '--stages', 'all', '--limit', '0', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
     expect(out.length).toBe(4)
+    // by default one line per request: two requests, each logged at two stages
+    const requests = (await run(['query', '--where', 'objectRef.resource == "secrets" && user.username.startsWith("system:serviceaccount:")', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
+    expect(requests.map((l) => JSON.parse(l).stage)).toEqual(['ResponseComplete', 'ResponseComplete'])
     expect(out.every((l) => JSON.parse(l).user.username === 'system:serviceaccount:ci:deployer')).toBe(true)
     const bad = await run(['query', '--where', 'verb == ', '--data-dir', dir])
     expect(bad.code).toBe(2)

@@ -2,21 +2,34 @@
  * @module `kubetrail verify`: recompute the store's hash chain and name the first batch that was
  * altered, removed, reordered or inserted.
  */
+import { Type } from '@sinclair/typebox'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { openStore, resolveDataDir } from '../../store/index.js'
 
 interface VerifyOptions {
-  json?: boolean
   dataDir?: string
 }
+
+/** -o json: the store's VerifyReport. */
+const VERIFY_SCHEMA = Type.Object(
+  {
+    ok: Type.Boolean(),
+    links: Type.Integer({ minimum: 0 }),
+    events: Type.Integer({ minimum: 0 }),
+    problems: Type.Array(Type.Object({ seq: Type.Integer(), problem: Type.String() }, { additionalProperties: false })),
+    head: Type.Optional(Type.String({ description: 'hash of the last chain link: record it elsewhere' })),
+  },
+  { additionalProperties: false },
+)
 
 export default defineCommand<VerifyOptions>({
   path: ['verify'],
   summary: 'check the tamper-evident chain of stored batches; name the first batch that was changed',
   description: 'Exit 0 when every batch is intact, 1 otherwise. The last line is the chain head: record it elsewhere to detect a rewritten chain.',
   args: [],
-  options: [{ flags: '--json', description: 'print the report as JSON' }, DATA_DIR_OPTION],
-  examples: ['kubetrail verify', 'kubetrail verify --data-dir /var/lib/kubetrail --json'],
+  options: [DATA_DIR_OPTION],
+  output: { schema: VERIFY_SCHEMA },
+  examples: ['kubetrail verify', 'kubetrail verify --data-dir /var/lib/kubetrail -o json'],
   async handler(_args, opts, ctx) {
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     let report
@@ -26,11 +39,11 @@ export default defineCommand<VerifyOptions>({
       await store.close()
     }
     const exitCode = report.ok ? 0 : 1
-    if (opts.json) return { output: JSON.stringify(report, null, 2) + '\n', exitCode }
     const lines = report.ok
       ? [`OK: ${report.links} chain links, ${report.events.toLocaleString('en-US')} events intact`]
       : [`TAMPERED: first problem in batch ${report.problems[0]!.seq}`, ...report.problems.map((p) => `  batch ${p.seq}: ${p.problem}`)]
     if (report.head) lines.push(`chain head: ${report.head}`)
-    return { output: lines.join('\n') + '\n', exitCode }
+    const data = { ok: report.ok, links: report.links, events: report.events, problems: report.problems, ...(report.head ? { head: report.head } : {}) }
+    return { report: { data, text: () => lines.join('\n') + '\n' }, exitCode }
   },
 })

@@ -3,18 +3,17 @@
  * who did it, when, from where, with which client, with what result, as whom.
  */
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
-import { table } from '../format.js'
+import { renderTable } from '../output.js'
+import { EVENT_LIST_SCHEMA } from '../event-output.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName, type AuditEvent } from '../../model/index.js'
 import { openStore, resolveDataDir, type EventQuery, type StoredEvent } from '../../store/index.js'
-import { oneEventPerRequest } from '../../query/index.js'
 import { parseWhen } from '../query-options.js'
 
 interface WhoOptions {
   namespace?: string
   cluster?: string[]
   since?: string
-  json?: boolean
   dataDir?: string
 }
 
@@ -37,9 +36,10 @@ export default defineCommand<WhoOptions>({
     { flags: '-n, --namespace <ns>', description: 'namespace of the object' },
     { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true },
     { flags: '--since <when>', description: 'only requests since (24h, 7d, RFC 3339)' },
-    { flags: '--json', description: 'print the matching events as a JSON array' },
     DATA_DIR_OPTION,
   ],
+  // -o json: the events of the matching requests (each request's latest stage), oldest first
+  output: { schema: EVENT_LIST_SCHEMA },
   examples: ['kubetrail who delete deployment/novelapp -n production', 'kubetrail who create clusterrolebindings --since 7d', 'kubetrail who get secret/db-password -n production'],
   async handler([verb, target], opts, ctx) {
     if (!verb || !target) throw new UsageError('who needs a verb and a resource, e.g. `kubetrail who delete deployment/novelapp -n production`')
@@ -54,6 +54,7 @@ export default defineCommand<WhoOptions>({
       ...(opts.cluster?.length ? { clusters: opts.cluster } : {}),
       ...(opts.since ? { since: parseWhen(opts.since, '--since') } : {}),
       order: 'oldest',
+      perRequest: true,
     }
     const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
     const found: StoredEvent[] = []
@@ -62,10 +63,10 @@ export default defineCommand<WhoOptions>({
     } finally {
       await store.close()
     }
-    const requests = oneEventPerRequest(found)
-    if (opts.json) return { output: JSON.stringify(requests.map((r) => r.event), null, 2) + '\n' }
+    const requests = found
     const what = `${verb} ${res.apiGroup ? `${res.resource}.${res.apiGroup}` : res.resource}${name ? `/${name}` : ''}${opts.namespace ? ` in namespace ${opts.namespace}` : ''}`
-    if (requests.length === 0) return { output: `No request to ${what} is in the store.\n`, exitCode: 1 }
+    const data = requests.map((r) => r.event)
+    if (requests.length === 0) return { report: { data, text: () => `No request to ${what} is in the store.\n` }, exitCode: 1 }
     const rows = requests.map((r) => {
       const e = r.event
       const who = e.user.username ?? '(unauthenticated)'
@@ -73,6 +74,6 @@ export default defineCommand<WhoOptions>({
     })
     const ok = requests.filter((r) => (r.event.responseStatus?.code ?? 0) < 400 && r.event.responseStatus?.code)
     const headline = ok.length > 0 ? `${what}: done by ${[...new Set(ok.map((r) => r.event.user.username ?? '(unauthenticated)'))].join(', ')}` : `${what}: attempted, never succeeded`
-    return { output: `${headline}\n\n${table(['TIME', 'USER', 'SOURCE-IPS', 'CLIENT', 'RESULT', 'AUDIT-ID'], rows, '')}\n` }
+    return { report: { data, text: () => `${headline}\n\n${renderTable(['TIME', 'USER', 'SOURCE-IPS', 'CLIENT', 'RESULT', 'AUDIT-ID'], rows)}\n` } }
   },
 })

@@ -13,6 +13,12 @@ function micro(d: Date): string {
   return d.toISOString().replace('T', ' ').replace('Z', '')
 }
 
+/** `perRequest`: keeps each request's latest-stage event among the matching ones (after WHERE, before ORDER BY). */
+export function perRequestClause(q: EventQuery): string {
+  if (!q.perRequest) return ''
+  return ` QUALIFY row_number() OVER (PARTITION BY "cluster", audit_id, request_received_at ORDER BY CASE stage WHEN 'ResponseComplete' THEN 3 WHEN 'Panic' THEN 3 WHEN 'ResponseStarted' THEN 2 ELSE 1 END DESC, stage_at DESC) = 1`
+}
+
 export function buildWhere(q: EventQuery): { where: string; params: SqlParam[] } {
   const params: SqlParam[] = []
   const parts = conditions(q, params)
