@@ -27,6 +27,9 @@ describe('kubetrail import', () => {
     expect(first.out).toMatch(/^imported 1 file\(s\): 1,891 events read, 1,891 stored, 0 duplicates skipped, 0 malformed/)
     const again = await run(['import', fixture('full/audit.log'), '--data-dir', dir])
     expect(again.out).toMatch(/1,891 events read, 0 stored, 1,891 duplicates skipped/)
+    // nothing was stored, so nothing was redacted in the store by this run
+    expect(first.out).toMatch(/, [1-9]\d* secret values redacted in the events stored/)
+    expect(again.out).toMatch(/, 0 secret values redacted in the events stored/)
     expect(statSync(dir).mode & 0o777).toBe(0o700)
     expect(statSync(join(dir, 'chain.jsonl')).mode & 0o777).toBe(0o600)
   })
