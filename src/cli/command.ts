@@ -98,6 +98,16 @@ export const DATA_DIR_OPTION: OptionSpec = {
   description: 'store directory (default: $KUBETRAIL_DATA_DIR, else ./kubetrail-data)',
 }
 
+/** Shared options of every command that opens a store: which store, and the ClickHouse password. */
+export const STORE_OPTIONS: readonly OptionSpec[] = [
+  {
+    flags: '--store <url>',
+    description: 'the store: duckdb:DIR (the embedded store, default: the data directory) or clickhouse://[user@]host[:port][/database][?cluster=NAME&secure=1] (default: $KUBETRAIL_STORE)',
+  },
+  { flags: '--data-dir <dir>', description: 'the embedded store\'s directory, and local files (default: $KUBETRAIL_DATA_DIR, else ./kubetrail-data)' },
+  { flags: '--clickhouse-password-file <file>', description: 'the ClickHouse password, from this file (default: $KUBETRAIL_CLICKHOUSE_PASSWORD; never in the URL)' },
+]
+
 export async function collectOutput(result: CommandResult): Promise<string> {
   const out = result.output
   if (out === undefined) return ''

@@ -15,7 +15,7 @@ import { chmodSync, existsSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
-import { keepReaderOpen, resolveDataDir } from '../store/index.js'
+import { keepReaderOpen, resolveStore } from '../store/index.js'
 
 export const QUERY_SOCKET = 'query.sock'
 
@@ -97,15 +97,23 @@ function drainedOrClosed(stream: PassThrough): Promise<void> {
   })
 }
 
-/** The data directory a command line names (as the command itself would resolve it). */
-function dataDirOf(argv: readonly string[], cwd: string): string {
-  let flag: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    if (a === '--data-dir') flag = argv[i + 1]
-    else if (a.startsWith('--data-dir=')) flag = a.slice('--data-dir='.length)
+/** The embedded store's directory a command line names (as the command itself would resolve it); undefined for a server store. */
+function dataDirOf(argv: readonly string[], cwd: string): string | undefined {
+  const flag = (name: string) => {
+    let value: string | undefined
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!
+      if (a === name) value = argv[i + 1]
+      else if (a.startsWith(`${name}=`)) value = a.slice(name.length + 1)
+    }
+    return value
   }
-  return resolveDataDir(flag, cwd)
+  try {
+    const location = resolveStore({ store: flag('--store'), dataDir: flag('--data-dir') }, cwd)
+    return location.kind === 'duckdb' ? location.dir : undefined
+  } catch {
+    return undefined // the command itself reports it
+  }
 }
 
 export interface RemoteWriters {
@@ -120,7 +128,10 @@ export interface RemoteWriters {
  */
 export async function runInServer(argv: readonly string[], cwd: string, write: RemoteWriters): Promise<number | undefined> {
   if (process.env['KUBETRAIL_LOCAL'] === '1' || !SERVED_COMMANDS.has(argv[0] ?? '') || argv.some((a) => a === '-h' || a === '--help')) return undefined
-  const socketPath = join(dataDirOf(argv, cwd), QUERY_SOCKET)
+  const dir = dataDirOf(argv, cwd)
+  // a server store answers queries itself
+  if (dir === undefined) return undefined
+  const socketPath = join(dir, QUERY_SOCKET)
   if (!existsSync(socketPath)) return undefined
   // the server adds its own --data-dir last, which wins: the argv goes as typed
   const body = JSON.stringify({ argv })

@@ -1,15 +1,17 @@
 /**
- * @module Storing audit events: the store interface, its embedded DuckDB implementation, and
- * the data directory.
+ * @module Storing audit events: the store interface, where a store is (`--store`), its
+ * implementations (the embedded DuckDB store in `duckdb/`), and the data directory.
  */
-import { resolve } from 'node:path'
-import type { OpenOptions } from './duckdb/segment-store.js'
-import type { AuditStore } from './types.js'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { KubetrailError } from '../core/errors.js'
+import { describeLocation, type StoreLocation } from './location.js'
+import type { AuditStore, OpenOptions } from './types.js'
 
 export type * from './types.js'
-export type { OpenOptions } from './duckdb/segment-store.js'
 export { TOP_FIELDS } from './types.js'
 export { DEFAULT_DATA_DIR, resolveDataDir, StoreBusyError } from './data-dir.js'
+export { describeLocation, localDir, parseStoreUrl, resolveStore, type ClickHouseLocation, type StoreFlags, type StoreLocation } from './location.js'
 export { jsonOfStoreLine, storeLine } from './duckdb/store-line.js'
 
 // The DuckDB native library is loaded only by commands that open a store: the policy commands
@@ -21,11 +23,43 @@ async function implementation() {
 /** Readers kept open by `keepReaderOpen`, by resolved directory: each opens on first use. */
 const keptReaders = new Map<string, () => Promise<AuditStore>>()
 
-/** Opens the store in `dir`: for reading (any number of processes) or writing (one at a time). */
-export async function openStore(dir: string, options: OpenOptions = {}): Promise<AuditStore> {
-  const kept = options.write ? undefined : keptReaders.get(resolve(dir))
+function locationOf(where: StoreLocation | string): StoreLocation {
+  return typeof where === 'string' ? { kind: 'duckdb', dir: resolve(where) } : where
+}
+
+/**
+ * Opens a store (a directory names the embedded store): for reading (any number of processes)
+ * or writing (the embedded store: one process at a time).
+ */
+export async function openStore(where: StoreLocation | string, options: OpenOptions = {}): Promise<AuditStore> {
+  const location = locationOf(where)
+  if (location.kind !== 'duckdb') throw notAvailable(location)
+  const kept = options.write ? undefined : keptReaders.get(location.dir)
   if (kept) return borrowed(await kept())
-  return (await implementation()).DuckDbSegmentStore.open(dir, options)
+  return (await implementation()).DuckDbSegmentStore.open(location.dir, options)
+}
+
+function notAvailable(location: StoreLocation): Error {
+  return new KubetrailError('KT_STORE_UNSUPPORTED', `this kubetrail cannot open ${location.kind} stores`, { hint: 'Use the embedded store (duckdb:DIR).' })
+}
+
+/** What `kubetrail store init` did. */
+export interface InitReport {
+  location: string
+  /** The schema version before and after (the embedded store has no versions: 0 and 0). */
+  from: number
+  to: number
+  created: boolean
+}
+
+/** Creates the store, or brings its schema to this version (idempotent). */
+export async function initStore(where: StoreLocation | string): Promise<InitReport> {
+  const location = locationOf(where)
+  if (location.kind !== 'duckdb') throw notAvailable(location)
+  const created = !existsSync(join(location.dir, 'chain.jsonl')) && !existsSync(join(location.dir, 'segments'))
+  const store = await openStore(location, { write: true })
+  await store.close()
+  return { location: describeLocation(location), from: 0, to: 0, created }
 }
 
 /**
@@ -34,7 +68,7 @@ export async function openStore(dir: string, options: OpenOptions = {}): Promise
  * serve` answers queries: ~50 ms less per query on 1M events, measured). Opened on first use;
  * the returned function closes it. Borrowers must not use it concurrently (one connection).
  */
-export function keepReaderOpen(dir: string, options: Omit<OpenOptions, 'write'> = {}): () => Promise<void> {
+export function keepReaderOpen(dir: string, options: Omit<OpenOptions, 'write' | 'writerId'> = {}): () => Promise<void> {
   const key = resolve(dir)
   let opened: Promise<AuditStore> | undefined
   keptReaders.set(key, () => {

@@ -10,8 +10,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import type { AuditStore, RawEvent } from './types.js'
-import { carriesPodSpec, isExternalIP, type AuditEvent } from '../model/index.js'
-import { privilegedReasons, tokenReviewFailed } from '../query/index.js'
+import { carriesPodSpec, isExternalIP, privilegedReasons, tokenReviewFailed, type AuditEvent } from '../model/index.js'
 
 export interface StoreFactory {
   open(dir: string, write: boolean): Promise<AuditStore>

@@ -2,17 +2,17 @@
  * @module `kubetrail detect`: run detection rules over stored events or over log files.
  */
 import { resolve } from 'node:path'
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { UsageError, formatIssue } from '../../core/errors.js'
 import { ALERT_LIST_SCHEMA, renderAlerts } from '../alert-output.js'
 import { parseWhen } from '../query-options.js'
 import type { Alert } from '../../detect/index.js'
+import type { StoreFlags } from '../../store/index.js'
 
-interface DetectOptions {
+interface DetectOptions extends StoreFlags {
   rules?: string[]
   since?: string
   severity: string
-  dataDir?: string
 }
 
 const SEVERITY_ORDER = ['info', 'warning', 'high', 'critical']
@@ -26,7 +26,7 @@ export default defineCommand<DetectOptions>({
     { flags: '--rules <path>', description: 'rule files or directories (repeatable; default: the built-in pack)', repeatable: true },
     { flags: '--since <when>', description: 'only events since (24h, 7d, RFC 3339) when reading the store' },
     { flags: '--severity <level>', description: 'lowest severity shown', default: 'info', choices: SEVERITY_ORDER },
-    DATA_DIR_OPTION,
+    ...STORE_OPTIONS,
   ],
   output: { schema: ALERT_LIST_SCHEMA },
   examples: ['kubetrail detect --since 24h', 'kubetrail detect /var/log/kubernetes/audit/audit.log --severity warning', 'kubetrail detect --rules my-rules/ -o json'],
@@ -44,8 +44,8 @@ export default defineCommand<DetectOptions>({
       const { readAuditLogs } = await import('../../ingest/index.js')
       for await (const batch of readAuditLogs(args.map((a) => (a === '-' ? a : resolve(ctx.cwd, a))), { stdin: ctx.stdin })) for (const r of batch) keep(detector.evaluate(r.fullEvent()))
     } else {
-      const { openStore, resolveDataDir } = await import('../../store/index.js')
-      const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+      const { openStore, resolveStore } = await import('../../store/index.js')
+      const store = await openStore(resolveStore(opts, ctx.cwd))
       try {
         for await (const s of store.query({ order: 'oldest', since: opts.since ? parseWhen(opts.since, '--since') : undefined })) keep(detector.evaluate(s.event, s.cluster))
       } finally {

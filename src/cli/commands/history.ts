@@ -2,18 +2,17 @@
  * @module `kubetrail history RESOURCE/NAME [-n NS]`: every change to one object over time — who,
  * when, with what result — and, where bodies were logged, what changed.
  */
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName } from '../../model/index.js'
-import { openStore, resolveDataDir, type StoredEvent } from '../../store/index.js'
+import { openStore, resolveStore, type StoredEvent, type StoreFlags } from '../../store/index.js'
 import { diffObjects, formatChange } from '../../query/index.js'
 import { cleanCell } from '../output.js'
 import { Type, type Static } from '@sinclair/typebox'
 
-interface HistoryOptions {
+interface HistoryOptions extends StoreFlags {
   namespace?: string
   cluster?: string[]
-  dataDir?: string
 }
 
 const CHANGES = ['create', 'update', 'patch', 'delete']
@@ -106,7 +105,7 @@ export default defineCommand<HistoryOptions>({
   path: ['history'],
   summary: "every change to one object over time: who, when, result, and what changed where bodies were logged",
   args: [{ name: '<object>', description: 'RESOURCE/NAME, e.g. deployment/webapp, cm/app-config, clusterrolebinding/bob-cluster-admin' }],
-  options: [{ flags: '-n, --namespace <ns>', description: 'namespace of the object' }, { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true }, DATA_DIR_OPTION],
+  options: [{ flags: '-n, --namespace <ns>', description: 'namespace of the object' }, { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true }, ...STORE_OPTIONS],
   output: { schema: HISTORY_SCHEMA },
   examples: ['kubetrail history deployment/webapp -n production', 'kubetrail history clusterrolebinding/bob-cluster-admin -o json'],
   async handler([target], opts, ctx) {
@@ -114,7 +113,7 @@ export default defineCommand<HistoryOptions>({
     if (!target || slash < 0) throw new UsageError('give RESOURCE/NAME, e.g. deployment/webapp')
     const res = parseResourceName(target.slice(0, slash))
     const name = target.slice(slash + 1)
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const store = await openStore(resolveStore(opts, ctx.cwd))
     const found: StoredEvent[] = []
     try {
       const q = {

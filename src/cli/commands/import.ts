@@ -4,16 +4,15 @@
 import { readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { defineCommand, DATA_DIR_OPTION, type CommandContext } from '../command.js'
+import { defineCommand, STORE_OPTIONS, type CommandContext } from '../command.js'
 import { FileNotFoundError, UsageError } from '../../core/errors.js'
 import { checkClusterFlag } from '../../core/cluster.js'
 import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, sanitizeText, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
-import { openStore, resolveDataDir } from '../../store/index.js'
+import { localDir as localDirOf, openStore, resolveStore, type StoreFlags } from '../../store/index.js'
 
-interface ImportOptions {
+interface ImportOptions extends StoreFlags {
   cluster: string
-  dataDir?: string
   batchSize: string
   redact: boolean
 }
@@ -99,7 +98,7 @@ export default defineCommand<ImportOptions>({
   args: [{ name: '<file...>', description: 'audit logs, directories of them, quoted globs, or - for stdin' }],
   options: [
     { flags: '--cluster <name>', description: 'cluster these events come from', default: 'default' },
-    DATA_DIR_OPTION,
+    ...STORE_OPTIONS,
     { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '20000' },
     { flags: '--no-redact', description: 'store Secret values, tokens and credentials as they are in the log (redacted by default)' },
   ],
@@ -113,10 +112,10 @@ export default defineCommand<ImportOptions>({
     // the total is only known for plain files (stdin and gzip sizes are not what is read)
     const plain = files.every((f) => f !== '-' && !f.endsWith('.gz'))
     const totalBytes = plain ? files.reduce((n, f) => n + statSync(f).size, 0) : undefined
-    const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
-    const store = await openStore(dataDir, { write: true })
+    const location = resolveStore(opts, ctx.cwd)
+    const store = await openStore(location, { write: true })
     // the same key as the collector's: a value redacted by either gives the same marker
-    const redactor = opts.redact === false ? undefined : new Redactor(redactionKey(dataDir))
+    const redactor = opts.redact === false ? undefined : new Redactor(redactionKey(localDirOf(location, opts, ctx.cwd)))
     let redactedValues = 0
     // only the first few malformed lines are kept (memory stays flat for any input)
     const firstMalformed: MalformedLine[] = []

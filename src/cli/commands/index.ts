@@ -17,6 +17,7 @@ import history from './history.js'
 import sql from './sql.js'
 import verify from './verify.js'
 import prune from './prune.js'
+import { storeCopy, storeInit, storeStatus } from './store.js'
 import serve from './serve.js'
 import webhookConfig from './webhook-config.js'
 import replay from './replay.js'
@@ -41,6 +42,9 @@ export const COMMANDS: readonly CommandDefinition<never>[] = [
   sql as CommandDefinition<never>,
   verify as CommandDefinition<never>,
   prune as CommandDefinition<never>,
+  storeInit as CommandDefinition<never>,
+  storeStatus as CommandDefinition<never>,
+  storeCopy as CommandDefinition<never>,
   serve as CommandDefinition<never>,
   webhookConfig as CommandDefinition<never>,
   replay as CommandDefinition<never>,

@@ -4,14 +4,13 @@
  * passes and shows what was pruned.
  */
 import { Type } from '@sinclair/typebox'
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { UsageError } from '../../core/errors.js'
-import { openStore, resolveDataDir } from '../../store/index.js'
+import { openStore, resolveStore, type StoreFlags } from '../../store/index.js'
 import { parseDuration } from '../query-options.js'
 
-interface PruneOptions {
+interface PruneOptions extends StoreFlags {
   olderThan?: string
-  dataDir?: string
 }
 
 /** -o json: what was removed, and the cutoff used. */
@@ -24,13 +23,13 @@ export default defineCommand<PruneOptions>({
   path: ['prune'],
   summary: 'delete stored events older than a retention period, keeping the chain verifiable',
   args: [],
-  options: [{ flags: '--older-than <duration>', description: 'retention, e.g. 90d, 400d, 12w' }, DATA_DIR_OPTION],
+  options: [{ flags: '--older-than <duration>', description: 'retention, e.g. 90d, 400d, 12w' }, ...STORE_OPTIONS],
   output: { schema: PRUNE_SCHEMA },
   examples: ['kubetrail prune --older-than 90d'],
   async handler(_args, opts, ctx) {
     if (!opts.olderThan) throw new UsageError('--older-than is required, e.g. --older-than 90d')
     const cutoff = new Date(Date.now() - parseDuration(opts.olderThan, '--older-than'))
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd), { write: true })
+    const store = await openStore(resolveStore(opts, ctx.cwd), { write: true })
     try {
       const r = await store.prune(cutoff)
       const data = { prunedBatches: r.prunedBatches, prunedEvents: r.prunedEvents, olderThan: cutoff.toISOString() }

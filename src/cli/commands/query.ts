@@ -1,24 +1,23 @@
 /**
  * @module `kubetrail query`: stored events, filtered the way kubectl users think.
  */
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { EVENT_LIST_SCHEMA, renderEvents } from '../event-output.js'
 import { isMachineFormat, type OutputFormat } from '../output.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
-import { openStore, resolveDataDir, type AuditStore, type EventQuery, type StoredEvent } from '../../store/index.js'
+import { openStore, resolveStore, type AuditStore, type EventQuery, type StoredEvent, type StoreFlags } from '../../store/index.js'
 import { compileWhere, findPreset, latestStagePerRequest, QUERY_PRESETS, withPreset } from '../../query/index.js'
 import { UsageError } from '../../core/errors.js'
 
 /** Shown by default: a terminal's worth; the footer says how many more matched. */
 const DEFAULT_LIMIT = 100
 
-interface QueryOptions extends FilterOptions {
+interface QueryOptions extends FilterOptions, StoreFlags {
   preset?: string
   where?: string
   stages: string
   output: OutputFormat | 'csv'
   sort: 'newest' | 'oldest'
-  dataDir?: string
 }
 
 type Check = (e: StoredEvent) => boolean
@@ -123,7 +122,7 @@ export default defineCommand<QueryOptions>({
     { flags: '--stages <which>', description: 'final: one row per request (its latest stage); all: every stage event', default: 'final', choices: ['final', 'all'] },
     { flags: '--limit <n>', description: 'at most this many requests (events with --stages all); 0: no limit', default: String(DEFAULT_LIMIT) },
     { flags: '--sort <order>', description: 'newest or oldest first', default: 'newest', choices: ['newest', 'oldest'] },
-    DATA_DIR_OPTION,
+    ...STORE_OPTIONS,
   ],
   output: { schema: EVENT_LIST_SCHEMA, extraFormats: ['csv'] },
   examples: [
@@ -143,7 +142,7 @@ export default defineCommand<QueryOptions>({
     const accept = allOf([filters.accept, where && ((e) => where(e.event)), preset?.accept && ((e) => preset.accept!(e.event))])
     const limit = query.limit === 0 ? undefined : query.limit
     const perRequest = opts.stages !== 'all'
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const store = await openStore(resolveStore(opts, ctx.cwd))
     const { limit: _ignored, ...rest } = query
     const base: EventQuery = { ...rest, order: opts.sort }
     const state = { more: false }

@@ -3,14 +3,13 @@
  * presets do not cover.
  */
 import { Type } from '@sinclair/typebox'
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { renderTable } from '../output.js'
 import { UsageError } from '../../core/errors.js'
-import { eventColumns, openStore, resolveDataDir } from '../../store/index.js'
+import { eventColumns, openStore, resolveStore, type StoreFlags } from '../../store/index.js'
 
-interface SqlOptions {
+interface SqlOptions extends StoreFlags {
   columns?: boolean
-  dataDir?: string
 }
 
 /** -o json: one object per row, keyed by column name (`--columns`: {name, type} per column). */
@@ -40,7 +39,7 @@ export default defineCommand<SqlOptions>({
   summary: 'read-only SQL over the stored events (table `events`, one row per event)',
   description: 'The statement runs in a sandbox that can read the store and nothing else. Columns: see --columns or docs/store.md.\nColumn names are the aliases you give (AS n), else the expressions as written.',
   args: [{ name: '[statement]', description: 'a SELECT statement over `events`' }],
-  options: [{ flags: '--columns', description: 'list the columns of `events`' }, DATA_DIR_OPTION],
+  options: [{ flags: '--columns', description: 'list the columns of `events`' }, ...STORE_OPTIONS],
   output: { schema: SQL_SCHEMA },
   examples: [
     'kubetrail sql "SELECT username, count(*) n FROM events WHERE verb = \'delete\' GROUP BY 1 ORDER BY n DESC"',
@@ -53,7 +52,7 @@ export default defineCommand<SqlOptions>({
       return { report: { data: columns, text: () => renderTable(['COLUMN', 'TYPE'], columns.map((c) => [c.name, c.type])) } }
     }
     if (!statement) throw new UsageError('give a SELECT statement, or --columns')
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const store = await openStore(resolveStore(opts, ctx.cwd))
     try {
       const result = await store.sql(statement)
       const columns = columnLabels(result.columns)

@@ -3,16 +3,15 @@
  * source IPs, codes or clients among matching events (the guide's `sort | uniq -c | sort -rn`).
  */
 import { Type } from '@sinclair/typebox'
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { formatCount } from '../format.js'
 import { renderTable } from '../output.js'
 import { UsageError } from '../../core/errors.js'
-import { openStore, resolveDataDir, TOP_FIELDS, type TopField } from '../../store/index.js'
+import { openStore, resolveStore, TOP_FIELDS, type TopField, type StoreFlags } from '../../store/index.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
 
-interface TopOptions extends FilterOptions {
+interface TopOptions extends FilterOptions, StoreFlags {
   by: TopField
-  dataDir?: string
 }
 
 /** -o json: the most frequent values first, each with how many events carry it. */
@@ -27,7 +26,7 @@ export default defineCommand<TopOptions>({
     { flags: '--by <field>', description: TOP_FIELDS.join('|'), default: 'user', choices: TOP_FIELDS },
     ...FILTER_OPTIONS.filter((o) => !o.flags.startsWith('--source-ip')),
     { flags: '--limit <n>', description: 'rows', default: '20' },
-    DATA_DIR_OPTION,
+    ...STORE_OPTIONS,
   ],
   output: { schema: TOP_SCHEMA },
   examples: ['kubetrail top --by endpoint', 'kubetrail top --by user --code 403 --since 24h', 'kubetrail top --by source-ip --stage ResponseComplete -o json'],
@@ -35,7 +34,7 @@ export default defineCommand<TopOptions>({
     const { query } = parseFilters(opts)
     const limit = query.limit ?? 20
     if (limit < 1) throw new UsageError('--limit must be at least 1')
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const store = await openStore(resolveStore(opts, ctx.cwd))
     try {
       const { limit: _l, ...q } = query
       const rows = await store.top(opts.by, q, limit)

@@ -3,12 +3,10 @@
  * altered, removed, reordered or inserted.
  */
 import { Type } from '@sinclair/typebox'
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
-import { openStore, resolveDataDir } from '../../store/index.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
+import { openStore, resolveStore, type StoreFlags } from '../../store/index.js'
 
-interface VerifyOptions {
-  dataDir?: string
-}
+type VerifyOptions = StoreFlags
 
 /** -o json: the store's VerifyReport. */
 const VERIFY_SCHEMA = Type.Object(
@@ -27,11 +25,11 @@ export default defineCommand<VerifyOptions>({
   summary: 'check the tamper-evident chain of stored batches; name the first batch that was changed',
   description: 'Exit 0 when every batch is intact, 1 otherwise. The last line is the chain head: record it elsewhere to detect a rewritten chain.',
   args: [],
-  options: [DATA_DIR_OPTION],
+  options: [...STORE_OPTIONS],
   output: { schema: VERIFY_SCHEMA },
   examples: ['kubetrail verify', 'kubetrail verify --data-dir /var/lib/kubetrail -o json'],
   async handler(_args, opts, ctx) {
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const store = await openStore(resolveStore(opts, ctx.cwd))
     let report
     try {
       report = await store.verify()

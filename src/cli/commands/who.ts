@@ -2,19 +2,18 @@
  * @module `kubetrail who VERB RESOURCE[/NAME] [-n NS]`: attribution, the runbook's question —
  * who did it, when, from where, with which client, with what result, as whom.
  */
-import { defineCommand, DATA_DIR_OPTION } from '../command.js'
+import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { renderTable } from '../output.js'
 import { EVENT_LIST_SCHEMA } from '../event-output.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName, type AuditEvent } from '../../model/index.js'
-import { openStore, resolveDataDir, type EventQuery, type StoredEvent } from '../../store/index.js'
+import { openStore, resolveStore, type EventQuery, type StoredEvent, type StoreFlags } from '../../store/index.js'
 import { parseWhen } from '../query-options.js'
 
-interface WhoOptions {
+interface WhoOptions extends StoreFlags {
   namespace?: string
   cluster?: string[]
   since?: string
-  dataDir?: string
 }
 
 function result(e: AuditEvent): string {
@@ -36,7 +35,7 @@ export default defineCommand<WhoOptions>({
     { flags: '-n, --namespace <ns>', description: 'namespace of the object' },
     { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true },
     { flags: '--since <when>', description: 'only requests since (24h, 7d, RFC 3339)' },
-    DATA_DIR_OPTION,
+    ...STORE_OPTIONS,
   ],
   // -o json: the events of the matching requests (each request's latest stage), oldest first
   output: { schema: EVENT_LIST_SCHEMA },
@@ -56,7 +55,7 @@ export default defineCommand<WhoOptions>({
       order: 'oldest',
       perRequest: true,
     }
-    const store = await openStore(resolveDataDir(opts.dataDir, ctx.cwd))
+    const store = await openStore(resolveStore(opts, ctx.cwd))
     const found: StoredEvent[] = []
     try {
       for await (const e of store.query(q)) found.push(e)

@@ -21,7 +21,7 @@ import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, PruneReport, RawEvent, StoredEvent, StoreStats, TopField, VerifyReport } from '../types.js'
+import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyReport } from '../types.js'
 import { buildWhere, perRequestClause, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 import { columnsOfStoreLines, fastColumnsOfStoreLines, readStoreLinesSql, STORE_LINE_MARKER, storeLineBatchesSql } from './store-line.js'
@@ -42,25 +42,6 @@ const TOP_EXPR: Record<TopField, string> = {
 
 function fileList(paths: string[]): string {
   return `[${paths.map(sqlString).join(', ')}]`
-}
-
-export interface OpenOptions {
-  /** Open for writing: creates the directory and takes the writer lock. */
-  write?: boolean
-  /** Rows per Parquet row group (default 2048, DuckDB's smallest: it rounds smaller sizes up to its
-   * vector size): fetching one event decompresses its row group. On 591k events, `who` took 50–60
-   * ms at 2048 against 72–95 ms at 4000; the store grows 1.6 % (10k rows was slower still). */
-  rowGroupSize?: number
-  /** DuckDB worker threads (default 2); a collector leaves a core to its receivers. */
-  threads?: number
-  /** DuckDB's memory limit (default 160MB for a writer, 1GB for a reader). */
-  memoryLimit?: string
-  /**
-   * zstd level of new batches (default 6, the level compaction always writes). A collector
-   * commits small batches that compaction rewrites anyway: at 3 its sealer stores ~12 % more
-   * events per second on one thread (measured: 15.4–17.3k against 13.7–15.5k/s).
-   */
-  batchCompressionLevel?: number
 }
 
 /** The zstd level of every compacted segment and, by default, of every batch: 1/6.4 of the raw log (level 3: 1/6.0). */
@@ -649,6 +630,35 @@ export class DuckDbSegmentStore implements AuditStore {
       bytes,
       clusters,
       ...(firsts.length > 0 ? { firstAt: firsts[0], lastAt: lasts[lasts.length - 1] } : {}),
+    }
+  }
+
+  async status(): Promise<StoreStatus> {
+    const live = this.liveBatches()
+    const from = this.source()
+    const rows = from ? await this.all<{ cluster: string; n: string; raw: string }>(`SELECT "cluster", count(*) n, sum(strlen(event)) raw FROM ${from} GROUP BY 1 ORDER BY 1`) : []
+    const stats = await this.stats()
+    return {
+      backend: 'duckdb',
+      location: `duckdb:${this.dir}`,
+      events: stats.events,
+      batches: stats.batches,
+      bytes: stats.bytes,
+      rawBytes: rows.reduce((n, r) => n + Number(r.raw), 0),
+      parts: live.length,
+      clusters: rows.map((r) => ({ cluster: r.cluster, events: Number(r.n) })),
+    }
+  }
+
+  /** Segment by segment, in slices of row_in_batch (segments are stored in that order: each slice reads a few row groups). */
+  async *scan(): AsyncIterable<StoredEvent[]> {
+    const slice = 5_000
+    for (const l of this.liveBatches()) {
+      const path = sqlString(this.segmentPath(l.segment!))
+      for (let lo = 1; lo <= l.events; lo += slice) {
+        const rows = await this.all<{ cluster: string; event: string }>(`SELECT "cluster", event FROM read_parquet(${path}) WHERE row_in_batch BETWEEN ${lo} AND ${lo + slice - 1} ORDER BY row_in_batch`)
+        if (rows.length > 0) yield rows.map((r) => ({ cluster: r.cluster, raw: r.event, event: JSON.parse(r.event) as AuditEvent }))
+      }
     }
   }
 
