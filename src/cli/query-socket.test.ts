@@ -57,7 +57,7 @@ describe('read commands through a running serve (query.sock)', () => {
       expect(bad.err).toMatch(/unknown preset "nope" \[KT_USAGE\]/)
       const write = await served(['sql', 'DELETE FROM events', '--data-dir', dir])
       expect(write.code).not.toBe(0)
-      expect(write.err).toMatch(/KT_SQL_ERROR/)
+      expect(write.err).toMatch(/KT_SQL_NOT_READ_ONLY/)
       // several at once: run one after the other on the one reader, each complete; long answers
       // wait for the socket to drain many times without piling up listeners
       const warnings: string[] = []

@@ -197,7 +197,7 @@ export interface AuditStore {
   count(q: EventQuery): Promise<number>
   /** The most frequent values of a field among the matching events. */
   top(field: TopField, q: EventQuery, limit: number): Promise<Array<{ value: string; count: number }>>
-  /** Read-only SQL over the `events` view (docs/store.md); no file access, no writes. */
+  /** Exactly one read-only query over the `events` view (docs/store.md); anything else is refused with KT_SQL_NOT_READ_ONLY (`SqlNotReadOnlyError`). */
   sql(statement: string): Promise<{ columns: string[]; rows: unknown[][] }>
   verify(): Promise<VerifyReport>
   prune(olderThan: Date): Promise<PruneReport>

@@ -37,7 +37,8 @@ export function columnLabels(columns: readonly string[]): string[] {
 export default defineCommand<SqlOptions>({
   path: ['sql'],
   summary: 'read-only SQL over the stored events (table `events`, one row per event)',
-  description: 'The statement runs in a sandbox that can read the store and nothing else. Columns: see --columns or docs/store.md.\nColumn names are the aliases you give (AS n), else the expressions as written.',
+  description:
+    'Runs exactly one query (SELECT, WITH … SELECT, FROM …, VALUES, DESCRIBE, SUMMARIZE, SHOW) in a sandbox that reads the committed segments and nothing else; a statement that writes, attaches, loads, configures or reads files is refused with KT_SQL_NOT_READ_ONLY. Columns: see --columns or docs/store.md.\nColumn names are the aliases you give (AS n), else the expressions as written.',
   args: [{ name: '[statement]', description: 'a SELECT statement over `events`' }],
   options: [{ flags: '--columns', description: 'list the columns of `events`' }, ...STORE_OPTIONS],
   output: { schema: SQL_SCHEMA },

@@ -253,9 +253,9 @@ describe('kubetrail top / history / sql / query --preset --where', () => {
     const r = JSON.parse((await run(['sql', "SELECT username, count(*) AS n FROM events WHERE verb = 'delete' AND code < 400 GROUP BY 1 ORDER BY 1", '--json', '--data-dir', dir])).out) as Array<{ username: string; n: number }>
     expect(r.map((x) => x.username)).toContain('bob@example.com')
     const escape = await run(['sql', "SELECT * FROM read_csv('/etc/passwd')", '--data-dir', dir])
-    expect(escape.err).toMatch(/Permission Error[^]*\[KT_SQL_ERROR\]/)
+    expect(escape.err).toMatch(/read_csv[^]*\[KT_SQL_NOT_READ_ONLY\]/)
     const write = await run(['sql', "COPY (SELECT 1) TO '/tmp/kubetrail-should-not-exist.csv'", '--data-dir', dir])
-    expect(write.err).toMatch(/\[KT_SQL_ERROR\]/)
+    expect(write.err).toMatch(/\[KT_SQL_NOT_READ_ONLY\]/)
     expect(existsSync('/tmp/kubetrail-should-not-exist.csv')).toBe(false)
   })
 

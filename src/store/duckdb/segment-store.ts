@@ -24,6 +24,7 @@ import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js
 import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyReport } from '../types.js'
 import { buildWhere, perRequestClause, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
+import { runReadOnlySql, type SandboxOptions, type SqlResult } from './sql-sandbox.js'
 import { columnsOfStoreLines, fastColumnsOfStoreLines, readStoreLinesSql, STORE_LINE_MARKER, storeLineBatchesSql } from './store-line.js'
 
 const SEGMENT_DIGITS = 10
@@ -67,6 +68,8 @@ export class DuckDbSegmentStore implements AuditStore {
     /** How many bytes of events one compaction may sort: DuckDB's sort of wide rows does not spill (measured). */
     private readonly compactionBudget: number,
     private readonly batchCompressionLevel: number,
+    /** `kubetrail sql` runs in a DuckDB of its own, within the same memory as the store's. */
+    private readonly sandbox: SandboxOptions,
   ) {}
 
   static async open(dir: string, options: OpenOptions = {}): Promise<DuckDbSegmentStore> {
@@ -89,7 +92,7 @@ export class DuckDbSegmentStore implements AuditStore {
     await conn.run('SET parquet_metadata_cache = true')
     // DuckDB 1.5 sorts rows with large strings in memory (it fails rather than spill: 60k generated
     // events, ~100 MB, fail under a 160 MB limit): a compaction sorts at most a third of the limit.
-    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 2_048, spill, Math.floor(parseBytes(memoryLimit) / 3), options.batchCompressionLevel ?? STORE_COMPRESSION_LEVEL)
+    const store = new DuckDbSegmentStore(dir, instance, conn, release, options.rowGroupSize ?? 2_048, spill, Math.floor(parseBytes(memoryLimit) / 3), options.batchCompressionLevel ?? STORE_COMPRESSION_LEVEL, { memoryLimit, threads: options.threads ?? 2 })
     try {
       if (options.write) store.removeUncommittedSegments()
       await store.checkFormat()
@@ -528,33 +531,8 @@ export class DuckDbSegmentStore implements AuditStore {
     return rows.map((r) => ({ value: r.value ?? '', count: Number(r.n) }))
   }
 
-  async sql(statement: string): Promise<{ columns: string[]; rows: unknown[][] }> {
-    // A sandbox per statement: it sees the events view and nothing else of the file system, and
-    // cannot re-enable access (lock_configuration).
-    const db = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '1GB' })
-    const c = await db.connect()
-    try {
-      const files = this.liveBatches().map((l) => this.segmentPath(l.segment!))
-      await c.run(`SET allowed_directories=[${sqlString(join(this.dir, 'segments') + '/')}]`)
-      await c.run('SET enable_external_access=false')
-      await c.run('SET lock_configuration=true')
-      const cols = COLUMNS.map(([n]) => `"${n}"`).join(', ')
-      await c.run(
-        files.length > 0
-          ? `CREATE VIEW events AS SELECT ${cols} FROM read_parquet(${fileList(files)})`
-          : `CREATE VIEW events AS SELECT ${COLUMNS.map(([n, t]) => `NULL::${t} AS "${n}"`).join(', ')} WHERE false`,
-      )
-      let reader
-      try {
-        reader = await c.runAndReadAll(statement)
-      } catch (error) {
-        throw new KubetrailError('KT_SQL_ERROR', (error as Error).message, { hint: 'The table is `events`; `kubetrail sql --columns` lists its columns. Only reading is allowed.' })
-      }
-      return { columns: reader.columnNames(), rows: reader.getRowsJson() as unknown[][] }
-    } finally {
-      c.closeSync()
-      db.closeSync()
-    }
+  sql(statement: string): Promise<SqlResult> {
+    return runReadOnlySql(this.liveBatches().map((l) => this.segmentPath(l.segment!)), statement, this.sandbox)
   }
 
   async verify(): Promise<VerifyReport> {
