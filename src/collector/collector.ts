@@ -6,7 +6,7 @@
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KubetrailError } from '../core/errors.js'
-import type { AppendResult } from '../store/index.js'
+import { formatHead, type AppendResult, type ChainHead } from '../store/index.js'
 import type { PolicyEvaluator } from '../policy/index.js'
 import type { AuditEvent } from '../model/index.js'
 import type { Alert, Detector } from '../detect/engine.js'
@@ -15,7 +15,7 @@ import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
 import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
 import { Redactor, redactionKey } from '../ingest/index.js'
 import { WriteAheadLog } from './wal.js'
-import { SEAL_CHUNK_BYTES, startSealer, type Sealer } from './sealer.js'
+import { SEAL_CHUNK_BYTES, startSealer, type CompactResult, type Sealer } from './sealer.js'
 
 export interface CollectorOptions {
   dataDir: string
@@ -103,6 +103,8 @@ export class Collector {
     const left = wal.pendingFiles()
     if (left.length > 0) c.log(`recovering ${left.length} WAL file(s) (${wal.unsealedBytes} bytes) left by the previous run`)
     await c.sealPending()
+    const head = await sealer.head()
+    if (head) c.recordHead(head, 'at start')
     c.metrics.up.set(1)
     c.scheduleSeal()
     return c
@@ -242,10 +244,39 @@ export class Collector {
       // Merge by merge: when WAL files wait, the sealer goes first, and compaction goes on the next
       // time none waits. Under a sustained overload, queries get slower (more small segments)
       // before senders get 429s.
-      const { merged, yielded } = await this.sealer.compact()
-      if (!yielded) this.lastCompact = Date.now()
-      if (merged > 0) this.log(`compacted ${merged + 1} segments into fewer${yielded ? ' (more to do: the sealer goes first)' : ''}`)
+      const compacted = await this.compactChecked()
+      if (!compacted?.yielded) this.lastCompact = Date.now()
+      if (compacted && compacted.merged > 0) {
+        this.log(`compacted ${compacted.merged + 1} segments into fewer${compacted.yielded ? ' (more to do: the sealer goes first)' : ''}`)
+        if (compacted.head) this.recordHead(compacted.head, 'after compaction')
+      }
     }
+  }
+
+  /**
+   * A compaction that found stored data not matching the chain refused to rewrite it: that is
+   * tampering, reported at every round (a log line and a counter) until someone acts; the
+   * evidence stays as it is.
+   */
+  private async compactChecked(): Promise<CompactResult | undefined> {
+    try {
+      return await this.sealer.compact()
+    } catch (error) {
+      if ((error as KubetrailError).code !== 'KT_STORE_TAMPERED') throw error
+      this.metrics.integrityFailures.inc({ operation: 'compaction' })
+      this.log(`TAMPERING: ${(error as Error).message} [KT_STORE_TAMPERED]`)
+      return undefined
+    }
+  }
+
+  /**
+   * Every commit's chain head goes out of the data directory: into the log and the metrics. A
+   * tail cut off the chain later is caught by `kubetrail verify --expect-head` with the last one.
+   */
+  private recordHead(head: ChainHead, when: string): void {
+    this.metrics.chainLinks.set(head.seq)
+    this.metrics.chainHeadFingerprint.set(parseInt(head.hash.slice(0, 12), 16))
+    this.log(`chain head ${when}: ${formatHead(head)}`)
   }
 
   private sealLane: Promise<unknown> = Promise.resolve()
@@ -284,7 +315,10 @@ export class Collector {
 
   /** Commits one closed WAL file through the sealer and counts what it stored. */
   private async sealFile(path: string): Promise<void> {
-    for (const { cluster, result } of await this.sealer.seal(path)) this.countStored(cluster, result)
+    const results = await this.sealer.seal(path)
+    for (const { cluster, result } of results) this.countStored(cluster, result)
+    const last = results.findLast((r) => r.result.link)?.result.link
+    if (last) this.recordHead(last, `after storing ${results.reduce((n, r) => n + r.result.stored, 0)} events`)
   }
 
   private countStored(cluster: string, r: AppendResult): void {

@@ -33,6 +33,10 @@ export function createMetrics() {
     alertSinkErrors: new Counter({ name: 'kubetrail_alert_sink_errors_total', help: 'Failed deliveries to an alert sink (retried with backoff).', labelNames: ['sink'], registers: [registry] }),
     alertsDropped: new Counter({ name: 'kubetrail_alerts_dropped_total', help: 'Alerts dropped because a sink queue was full.', labelNames: ['sink'], registers: [registry] }),
     up: new Gauge({ name: 'kubetrail_collector_ready', help: '1 when the collector accepts events.', registers: [registry] }),
+    // the chain head, recorded outside the data directory on every commit (the full hash is in the log)
+    chainLinks: new Gauge({ name: 'kubetrail_store_chain_links', help: 'Links in the store\'s tamper-evident chain (the link number of its head).', registers: [registry] }),
+    chainHeadFingerprint: new Gauge({ name: 'kubetrail_store_chain_head_fingerprint', help: 'The first 48 bits of the chain head\'s hash, as a number: its history in Prometheus is a record of the chain outside the data directory.', registers: [registry] }),
+    integrityFailures: new Counter({ name: 'kubetrail_store_integrity_failures_total', help: 'Rewrites of stored data (compaction) refused because what they read does not match the chain: the data directory was tampered with.', labelNames: ['operation'], registers: [registry] }),
   }
   return m
 }

@@ -16,7 +16,7 @@ import { existsSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { KubetrailError } from '../core/errors.js'
-import { openStore, type AuditStore, type ClusterResults, type OpenOptions } from '../store/index.js'
+import { openStore, type AuditStore, type ChainHead, type ClusterResults, type OpenOptions } from '../store/index.js'
 import { readWalFileAsync, walFileNames } from './wal.js'
 
 /**
@@ -27,10 +27,11 @@ import { readWalFileAsync, walFileNames } from './wal.js'
  */
 export const SEAL_CHUNK_BYTES = 6 * 1024 * 1024
 
-/** Segments merged away, and whether the compaction stopped early for waiting WAL files. */
+/** Segments merged away, whether the compaction stopped early for waiting WAL files, and the chain head after it. */
 export interface CompactResult {
   merged: number
   yielded: boolean
+  head?: ChainHead | undefined
 }
 
 export interface Sealer {
@@ -38,6 +39,8 @@ export interface Sealer {
   seal(path: string): Promise<ClusterResults>
   /** Merges small segments, stopping between merges while WAL files wait. */
   compact(): Promise<CompactResult>
+  /** The store's chain head. */
+  head(): Promise<ChainHead | undefined>
   close(): Promise<void>
 }
 
@@ -105,14 +108,16 @@ export async function runSealOp(store: AuditStore, spec: SealerSpec, op: SealOp)
     case 'compact': {
       let yielded = false
       const merged = await store.compact({ targetEvents: spec.compactTargetEvents, yieldNow: () => (yielded = walFilesWaiting(spec.walDir)) })
-      return { merged, yielded } satisfies CompactResult
+      return { merged, yielded, head: merged > 0 ? await store.head() : undefined } satisfies CompactResult
     }
+    case 'head':
+      return store.head()
     case 'close':
       return store.close()
   }
 }
 
-export type SealOp = { op: 'seal'; path: string } | { op: 'compact' } | { op: 'close' }
+export type SealOp = { op: 'seal'; path: string } | { op: 'compact' } | { op: 'head' } | { op: 'close' }
 
 /** An error as it crosses the thread boundary: a KubetrailError keeps its code and hint. */
 export interface SerializedError {
@@ -155,6 +160,10 @@ class InProcessSealer implements Sealer {
 
   compact(): Promise<CompactResult> {
     return runSealOp(this.store, this.spec, { op: 'compact' }) as Promise<CompactResult>
+  }
+
+  head(): Promise<ChainHead | undefined> {
+    return this.store.head()
   }
 
   async close(): Promise<void> {
@@ -223,6 +232,10 @@ class WorkerSealer implements Sealer {
 
   compact(): Promise<CompactResult> {
     return this.call({ op: 'compact' })
+  }
+
+  head(): Promise<ChainHead | undefined> {
+    return this.call({ op: 'head' })
   }
 
   async close(): Promise<void> {

@@ -9,13 +9,20 @@ import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
-import type { AuditStore, RawEvent } from './types.js'
+import type { AuditStore, ChainLink, RawEvent } from './types.js'
 import { carriesPodSpec, isExternalIP, privilegedReasons, tokenReviewFailed, type AuditEvent } from '../model/index.js'
 
 export interface StoreFactory {
   open(dir: string, write: boolean): Promise<AuditStore>
-  /** Alters the stored data of batch `seq` behind the store's back (for tamper tests). */
-  tamper?: (dir: string, seq: number, how: 'alter' | 'delete-event' | 'reorder' | 'insert' | 'remove-batch') => Promise<void>
+  /**
+   * Alters the stored data of batch `seq` behind the store's back (for tamper tests):
+   * `reattribute` gives its first 8 events (in stored order) to mallory@example.com, in every
+   * column and the event's JSON, keeping the row count; `truncate` removes the last link and its
+   * data (`seq` is the last link).
+   */
+  tamper?: (dir: string, seq: number, how: 'alter' | 'delete-event' | 'reorder' | 'insert' | 'remove-batch' | 'reattribute' | 'truncate') => Promise<void>
+  /** Edits chain link `seq` as it is kept, without recomputing any hash. */
+  editLink?: (dir: string, seq: number, edit: (link: ChainLink) => void) => Promise<void>
 }
 
 const FULL = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
@@ -266,6 +273,58 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       expect(before - after).toBe(report.prunedEvents)
       expect((await store.verify()).ok).toBe(true)
       await store.close()
+    })
+
+    it('compaction refuses to merge a batch that is not what was committed (8 events re-attributed), and verify keeps reporting it', async () => {
+      if (!factory.tamper) return
+      const { dir, store } = await fresh()
+      const events = rawEvents()
+      for (let i = 0; i < 5; i++) await store.append(events.slice(i * 150, (i + 1) * 150), 'default')
+      await store.close()
+      await factory.tamper(dir, 3, 'reattribute')
+      const writer = await factory.open(dir, true)
+      expect(await writer.count({ users: ['mallory@example.com'] })).toBe(8)
+      await expect(writer.compact({ smallerThan: 1000, targetEvents: 100_000 })).rejects.toMatchObject({ code: 'KT_STORE_TAMPERED', message: expect.stringMatching(/^compaction refused: batch 3 /) })
+      expect((await writer.stats()).batches).toBe(5)
+      const report = await writer.verify()
+      expect(report.ok).toBe(false)
+      expect(report.problems.map((p) => p.seq)).toEqual([3])
+      await writer.close()
+    })
+
+    it('prune decides from the events: a recent batch whose link says it ended in 2001 is kept, and verify names the edited link', async () => {
+      if (!factory.editLink) return
+      const { dir, store } = await fresh()
+      const events = rawEvents()
+      await store.append(events.slice(0, 900), 'default')
+      await store.append(events.slice(900), 'default')
+      await store.close()
+      await factory.editLink(dir, 2, (l) => void (l.lastAt = '2001-01-01T00:00:00.000000Z'))
+      const writer = await factory.open(dir, true)
+      const newest = Math.max(...events.map((e) => Date.parse((JSON.parse(e.json) as AuditEvent).stageTimestamp)))
+      // a cutoff after 2001 but before the batch's own events
+      expect(await writer.prune(new Date(newest - 86_400_000 * 365))).toEqual({ prunedBatches: 0, prunedEvents: 0 })
+      expect(await writer.count({})).toBe(events.length)
+      const report = await writer.verify()
+      expect(report.problems).toEqual([{ seq: 2, problem: expect.stringMatching(/own hash does not match/) }])
+      await writer.close()
+    })
+
+    it('a tail cut off the chain (the last link and its data) passes a plain verify, but not one with the head recorded before', async () => {
+      if (!factory.tamper) return
+      const { dir, store } = await fresh()
+      const events = rawEvents()
+      for (let i = 0; i < 3; i++) await store.append(events.slice(i * 300, (i + 1) * 300), 'default')
+      const recorded = (await store.head())!
+      expect(recorded.seq).toBe(3)
+      await store.close()
+      await factory.tamper(dir, 3, 'truncate')
+      const reader = await factory.open(dir, false)
+      expect((await reader.verify()).ok).toBe(true)
+      const report = await reader.verify({ expectHead: recorded })
+      expect(report.ok).toBe(false)
+      expect(report.problems).toEqual([{ seq: 3, problem: expect.stringMatching(/recorded head [0-9a-f]{64} is link 3, but the chain ends at link 2/) }])
+      await reader.close()
     })
 
     it('lets a reader query while a writer holds the store, and refuses a second writer clearly', async () => {

@@ -24,8 +24,10 @@ export interface AppendResult {
   link: ChainLink | undefined
 }
 
-/** One committed batch in the tamper-evident chain. */
+/** One committed batch in the tamper-evident chain (src/store/chain.ts; docs/store.md). */
 export interface ChainLink {
+  /** Link format: 2 hashes every field; absent in links written before (their own hash is kept). */
+  v?: number
   seq: number
   kind: 'batch' | 'prune' | 'compact'
   /** batch, compact: the segment holding its events; prune: the batch it removed. */
@@ -33,14 +35,16 @@ export interface ChainLink {
   prunedSeq?: number
   /** compact: the batches (and earlier compactions) merged into this segment. */
   replaces?: number[]
+  /** compact: the content hash of each of `replaces`, as the compaction read and checked it. */
+  replacedHashes?: string[]
   events: number
-  /** Earliest request and latest stage time in the batch (RFC 3339, µs). */
+  /** Earliest request and latest stage time in the batch (RFC 3339, µs); prune: the newest time of the events it removed. */
   firstAt?: string
   lastAt?: string
   /** SHA-256 of the segment file's bytes. */
   contentHash: string
   prevHash: string
-  /** SHA-256 over seq, kind, events, contentHash, prevHash (and replaces): what the next link points to. */
+  /** SHA-256 over every other field (v2; v1: seq, kind, events, contentHash, prevHash and replaces): what the next link points to. */
   hash: string
   committedAt: string
 }
@@ -117,6 +121,18 @@ export interface VerifyReport {
   events: number
   problems: VerifyProblem[]
   head: string | undefined
+  headSeq?: number | undefined
+}
+
+/** The last link of the chain: recorded outside the store, it detects a cut-off or rewritten tail. */
+export interface ChainHead {
+  seq: number
+  hash: string
+}
+
+export interface VerifyOptions {
+  /** A chain head recorded earlier (its link number when known): the chain must still hold it. */
+  expectHead?: { hash: string; seq?: number }
 }
 
 export interface PruneReport {
@@ -191,7 +207,11 @@ export interface AuditStore {
    * Optional: without it the collector reads the file and calls `append`.
    */
   appendClusterLines?(path: string): Promise<ClusterResults>
-  /** Merges runs of small committed batches into larger segments (writers only); returns how many segments went away. */
+  /**
+   * Merges runs of small committed batches into larger segments (writers only); returns how many
+   * segments went away. Checks what it merges against the chain first: StoreTamperedError
+   * (KT_STORE_TAMPERED), and nothing merged, when a batch is not what was committed.
+   */
   compact(options?: CompactOptions): Promise<number>
   query(q: EventQuery): AsyncIterable<StoredEvent>
   count(q: EventQuery): Promise<number>
@@ -199,7 +219,10 @@ export interface AuditStore {
   top(field: TopField, q: EventQuery, limit: number): Promise<Array<{ value: string; count: number }>>
   /** Exactly one read-only query over the `events` view (docs/store.md); anything else is refused with KT_SQL_NOT_READ_ONLY (`SqlNotReadOnlyError`). */
   sql(statement: string): Promise<{ columns: string[]; rows: unknown[][] }>
-  verify(): Promise<VerifyReport>
+  verify(options?: VerifyOptions): Promise<VerifyReport>
+  /** The chain's last link, undefined for an empty store. */
+  head(): Promise<ChainHead | undefined>
+  /** Removes whole batches whose events are all older than the cutoff, as decided from the events themselves (never from a link's times). */
   prune(olderThan: Date): Promise<PruneReport>
   stats(): Promise<StoreStats>
   /** Size, parts, compression and rows per cluster (`kubetrail store status`). */

@@ -9,7 +9,7 @@ import { FileNotFoundError, UsageError } from '../../core/errors.js'
 import { checkClusterFlag } from '../../core/cluster.js'
 import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, sanitizeText, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
-import { localDir as localDirOf, openStore, resolveStore, type StoreFlags } from '../../store/index.js'
+import { formatHead, localDir as localDirOf, openStore, resolveStore, type ChainHead, type StoreFlags } from '../../store/index.js'
 
 interface ImportOptions extends StoreFlags {
   cluster: string
@@ -29,6 +29,9 @@ const IMPORT_SCHEMA = Type.Object(
     redactedValues: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'secret values redacted in the events stored; null with --no-redact' }),
     seconds: Type.Number(),
     cluster: Type.String(),
+    head: Type.Union([Type.Object({ hash: Type.String(), seq: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), Type.Null()], {
+      description: 'the chain head after the import: keep it outside the data directory for `verify --expect-head`',
+    }),
   },
   { additionalProperties: false },
 )
@@ -130,6 +133,7 @@ export default defineCommand<ImportOptions>({
     let doneBytes = 0
     const progress = progressReporter(ctx, totalBytes)
     const started = Date.now()
+    let head: ChainHead | undefined
     let pending: RawEvent[] = []
     // values redacted per pending event: only those of the events actually stored are reported
     let pendingRedacted: number[] = []
@@ -160,6 +164,7 @@ export default defineCommand<ImportOptions>({
         }
       }
       await flush()
+      head = await store.head()
     } finally {
       await store.close()
     }
@@ -175,6 +180,7 @@ export default defineCommand<ImportOptions>({
       redactedValues: redactor ? redactedValues : null,
       seconds: Math.round(secs * 1000) / 1000,
       cluster: opts.cluster,
+      head: head ? { hash: head.hash, seq: head.seq } : null,
     }
     const summary =
       `imported ${files.length} file(s): ${read.toLocaleString('en-US')} events read, ${stored.toLocaleString('en-US')} stored, ` +
@@ -182,6 +188,8 @@ export default defineCommand<ImportOptions>({
       (shown.length > 0 ? ` (${shown.join('; ')}${malformedCount > shown.length ? '; …' : ''})` : '') +
       (redactor ? `, ${redactedValues.toLocaleString('en-US')} secret values redacted in the events stored` : ', secret values NOT redacted (--no-redact)') +
       ` in ${secs.toFixed(1)} s (${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} events/s)`
-    return { report: { data, text: () => summary + '\n' }, exitCode: malformedCount > 0 ? 1 : 0 }
+    // kept outside the data directory, the head lets `verify --expect-head` catch a cut-off tail
+    const headLine = head ? `chain head: ${formatHead(head)}\n` : ''
+    return { report: { data, text: () => summary + '\n' + headLine }, exitCode: malformedCount > 0 ? 1 : 0 }
   },
 })

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -172,7 +172,28 @@ describe('kubetrail who / query / verify / prune', () => {
     await ready
     const r = await run(['verify', '--data-dir', dir])
     expect(r.code).toBe(0)
-    expect(r.out).toMatch(/^OK: 1 chain links, 1,891 events intact\nchain head: [0-9a-f]{64}\n$/)
+    expect(r.out).toMatch(/^OK: 1 chain links, 1,891 events intact\nchain head: [0-9a-f]{64} \(link 1\)\n$/)
+  })
+
+  it('import prints the chain head; verify --expect-head with it, or a file holding it, catches a tail cut off later', async () => {
+    const store = newStore()
+    const imported = await run(['import', fixture('full/audit.log'), '--batch-size', '200', '--data-dir', store])
+    const [, hash, n] = /\nchain head: ([0-9a-f]{64}) \(link (\d+)\)\n$/.exec(imported.out)!
+    const last = Number(n)
+    expect(last).toBeGreaterThan(1)
+    const saved = join(store, '..', 'head.txt')
+    writeFileSync(saved, imported.out)
+    expect(await run(['verify', '--expect-head', saved, '--data-dir', store])).toMatchObject({ code: 0, out: expect.stringMatching(new RegExp(`^OK: ${last} chain links, 1,891 events intact, the recorded head included\n`)) })
+    // the intruder removes the last link and its segment
+    const links = readFileSync(join(store, 'chain.jsonl'), 'utf8').trim().split('\n')
+    writeFileSync(join(store, 'chain.jsonl'), links.slice(0, -1).join('\n') + '\n')
+    rmSync(join(store, 'segments', (JSON.parse(links.at(-1)!) as { segment: string }).segment))
+    expect((await run(['verify', '--data-dir', store])).code).toBe(0)
+    const caught = await run(['verify', '--expect-head', saved, '--data-dir', store])
+    expect(caught.code).toBe(1)
+    expect(caught.out).toContain(`TAMPERED: first problem in batch ${last}\n  batch ${last}: is missing: the recorded head ${hash} is link ${last}, but the chain ends at link ${last - 1} (its tail was removed)\n`)
+    expect((await run(['verify', '--expect-head', hash!, '--data-dir', store])).out).toMatch(/is not in the chain/)
+    expect((await run(['verify', '--expect-head', 'nonsense', '--data-dir', store])).err).toMatch(/\[KT_USAGE\]/)
   })
 })
 

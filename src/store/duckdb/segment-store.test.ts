@@ -41,10 +41,31 @@ runStoreSuite('duckdb segments', {
       case 'remove-batch': {
         const files = readdirSync(join(dir, 'segments')).sort()
         rmSync(join(dir, 'segments', files[seq - 1]!))
+        return
+      }
+      case 'reattribute':
+        return rewriteSegment(dir, seq, (s) => `SELECT * REPLACE (
+            CASE WHEN row_in_batch <= 8 THEN 'mallory@example.com' ELSE username END AS username,
+            CASE WHEN row_in_batch <= 8 THEN replace(event, '"username":' || to_json(username), '"username":"mallory@example.com"') ELSE event END AS event)
+          FROM ${s} ORDER BY row_in_batch`)
+      case 'truncate': {
+        const links = chainOf(dir)
+        expect(links.at(-1)!.seq).toBe(seq)
+        writeFileSync(join(dir, 'chain.jsonl'), links.slice(0, -1).map((l) => JSON.stringify(l) + '\n').join(''))
+        rmSync(join(dir, 'segments', links.at(-1)!.segment!))
       }
     }
   },
+  async editLink(dir, seq, edit) {
+    const links = chainOf(dir)
+    edit(links.find((l) => l.seq === seq)!)
+    writeFileSync(join(dir, 'chain.jsonl'), links.map((l) => JSON.stringify(l) + '\n').join(''))
+  },
 })
+
+function chainOf(dir: string): ChainLink[] {
+  return readFileSync(join(dir, 'chain.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChainLink)
+}
 
 /** The chain still verifies; then the store is closed and its directory removed. */
 async function expectVerifiedThenRemove(store: DuckDbSegmentStore, dir: string): Promise<void> {

@@ -19,9 +19,9 @@ import { KubetrailError } from '../../core/errors.js'
 import { fsyncPath } from '../../core/durable.js'
 import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
-import { appendLink, GENESIS, linkHash, nextLink, readChain } from '../chain.js'
+import { appendLink, checkBeforeRewrite, headOf, liveLinks, nextLink, readChain, verifyChain, type ContentCheck } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AppendResult, AuditStore, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyReport } from '../types.js'
+import type { AppendResult, AuditStore, ChainHead, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyOptions, VerifyReport } from '../types.js'
 import { buildWhere, perRequestClause, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 import { runReadOnlySql, type SandboxOptions, type SqlResult } from './sql-sandbox.js'
@@ -139,8 +139,7 @@ export class DuckDbSegmentStore implements AuditStore {
 
   /** Committed segments that are read: batches and compactions not pruned or compacted away. */
   private liveBatches(links = this.links()): ChainLink[] {
-    const gone = retiredSeqs(links)
-    return links.filter((l) => (l.kind === 'batch' || l.kind === 'compact') && !gone.has(l.seq))
+    return liveLinks(links)
   }
 
   private segmentPath(name: string): string {
@@ -225,7 +224,14 @@ export class DuckDbSegmentStore implements AuditStore {
     for (const s of segments) bytes.set(s, bySegment.get(s) ?? Infinity)
   }
 
+  /**
+   * Merges `parts` into one segment. What it reads is checked against the chain before the merge
+   * and again before the new link is committed (a file changed in between is not laundered
+   * either): merging a tampered batch would give forged events a fresh, valid hash.
+   */
   private async commitCompaction(parts: ChainLink[]): Promise<void> {
+    const check = () => checkBeforeRewrite('compaction', this.links(), parts, this.segmentContent)
+    await check()
     const files = fileList(parts.map((l) => this.segmentPath(l.segment!)))
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE compaction AS
       SELECT filename, row_in_batch, row_number() OVER (ORDER BY "cluster", resource, verb, username, request_received_at, filename, row_in_batch) AS new_row
@@ -233,7 +239,7 @@ export class DuckDbSegmentStore implements AuditStore {
     const cols = COLUMNS.map(([n]) => `"${n}"`).join(', ')
     const link = await this.commit(
       `SELECT ${cols}, c.new_row AS row_in_batch FROM read_parquet(${files}, filename = true) s JOIN compaction c USING (filename, row_in_batch) ORDER BY c.new_row`,
-      { kind: 'compact', replaces: parts.map((l) => l.seq), expectEvents: parts.reduce((n, l) => n + l.events, 0) },
+      { kind: 'compact', replaces: parts.map((l) => l.seq), replacedHashes: parts.map((l) => l.contentHash), expectEvents: parts.reduce((n, l) => n + l.events, 0), recheck: check },
     )
     await this.conn.run('DROP TABLE compaction')
     if (!link) throw new KubetrailError('KT_STORE_WRITE_FAILED', `compaction of batches ${parts[0]!.seq}..${parts.at(-1)!.seq} wrote nothing`)
@@ -425,7 +431,7 @@ export class DuckDbSegmentStore implements AuditStore {
   }
 
   /** Writes the rows of `rowsSql` as the next segment and commits it; undefined when there are none. */
-  private async commit(rowsSql: string, compaction?: { kind: 'compact'; replaces: number[]; expectEvents: number }): Promise<ChainLink | undefined> {
+  private async commit(rowsSql: string, compaction?: { kind: 'compact'; replaces: number[]; replacedHashes: string[]; expectEvents: number; recheck: () => Promise<void> }): Promise<ChainLink | undefined> {
     const prev = this.links().at(-1)
     const seq = (prev?.seq ?? 0) + 1
     const name = `${String(seq).padStart(SEGMENT_DIGITS, '0')}.parquet`
@@ -443,6 +449,12 @@ export class DuckDbSegmentStore implements AuditStore {
       rmSync(tmp, { force: true })
       throw new KubetrailError('KT_STORE_CORRUPT', `compaction read ${events} events from segments committed with ${compaction.expectEvents}`, { hint: 'Run `kubetrail verify`.' })
     }
+    try {
+      await compaction?.recheck()
+    } catch (error) {
+      rmSync(tmp, { force: true })
+      throw error
+    }
     chmodSync(tmp, 0o600)
     fsyncPath(tmp)
     const final = this.segmentPath(name)
@@ -454,7 +466,7 @@ export class DuckDbSegmentStore implements AuditStore {
     // read at once: the segment was just written (a few MB, in the page cache)
     const contentHash = fileSha256Sync(final)
     const link = nextLink(prev, compaction
-      ? { kind: 'compact', replaces: compaction.replaces, segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash }
+      ? { kind: 'compact', replaces: compaction.replaces, replacedHashes: compaction.replacedHashes, segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash }
       : { kind: 'batch', segment: name, events, firstAt: range!.lo, lastAt: range!.hi, contentHash })
     this.commitLink(link)
     return link
@@ -535,64 +547,58 @@ export class DuckDbSegmentStore implements AuditStore {
     return runReadOnlySql(this.liveBatches().map((l) => this.segmentPath(l.segment!)), statement, this.sandbox)
   }
 
-  async verify(): Promise<VerifyReport> {
-    const links = this.links()
-    const problems: VerifyReport['problems'] = []
-    let prev: ChainLink | undefined
-    let events = 0
-    const gone = retiredSeqs(links)
-    const bySeq = new Map(links.map((l) => [l.seq, l]))
-    for (const l of links) {
-      const expectedSeq = (prev?.seq ?? 0) + 1
-      if (l.seq !== expectedSeq) problems.push({ seq: l.seq, problem: `out of sequence: expected batch ${expectedSeq} here (a batch was removed, inserted or reordered)` })
-      if (l.prevHash !== (prev?.hash ?? GENESIS)) problems.push({ seq: l.seq, problem: 'does not link to the batch before it (the chain was altered here)' })
-      const recomputed = linkHash(l)
-      if (recomputed !== l.hash) problems.push({ seq: l.seq, problem: 'its own hash does not match its content (the chain entry was edited)' })
-      if (l.kind === 'compact') {
-        const replaced = (l.replaces ?? []).map((s) => bySeq.get(s))
-        const before = replaced.reduce((n, r) => n + (r?.events ?? 0), 0)
-        if (replaced.some((r) => !r || r.seq >= l.seq || (r.kind !== 'batch' && r.kind !== 'compact'))) problems.push({ seq: l.seq, problem: 'names batches it cannot have compacted (the chain was altered here)' })
-        else if (before !== l.events) problems.push({ seq: l.seq, problem: `holds ${l.events} events, but the batches it compacted had ${before}` })
-      }
-      if ((l.kind === 'batch' || l.kind === 'compact') && !gone.has(l.seq)) {
-        const path = this.segmentPath(l.segment!)
-        if (!existsSync(path)) problems.push({ seq: l.seq, problem: `its segment ${l.segment} is missing (removed outside \`kubetrail prune\`)` })
-        else {
-          try {
-            const rows = await this.segmentRows(path)
-            if (rows !== l.events) problems.push({ seq: l.seq, problem: `holds ${rows} events, committed with ${l.events} (events were removed or inserted)` })
-            else if ((await fileSha256(path)) !== l.contentHash) problems.push({ seq: l.seq, problem: 'its content differs from what was committed (a stored field was altered or events were reordered)' })
-            events += rows
-          } catch (error) {
-            problems.push({ seq: l.seq, problem: `its segment ${l.segment} cannot be read (${(error as Error).message.split('\n')[0]})` })
-          }
-        }
-      }
-      prev = l
+  verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyChain(this.links(), this.segmentContent, options)
+  }
+
+  async head(): Promise<ChainHead | undefined> {
+    return headOf(this.links())
+  }
+
+  /** A batch's segment file against its link: its event count, then the SHA-256 of its bytes. */
+  private readonly segmentContent: ContentCheck = async (l, retired) => {
+    const path = this.segmentPath(l.segment!)
+    if (!existsSync(path)) return retired ? undefined : `its segment ${l.segment} is missing (removed outside \`kubetrail prune\`)`
+    try {
+      const rows = await this.segmentRows(path)
+      if (rows !== l.events) return `holds ${rows} events, committed with ${l.events} (events were removed or inserted)`
+      if ((await fileSha256(path)) !== l.contentHash) return 'its content differs from what was committed (a stored field was altered or events were reordered)'
+      return undefined
+    } catch (error) {
+      return `its segment ${l.segment} cannot be read (${(error as Error).message.split('\n')[0]})`
     }
-    return { ok: problems.length === 0, links: links.length, events, problems, head: prev?.hash }
   }
 
   prune(olderThan: Date): Promise<PruneReport> {
     return this.exclusive(() => this.pruneNow(olderThan))
   }
 
+  /**
+   * A batch goes when its newest event, read from the events themselves, is older than the
+   * cutoff: a link's `lastAt` is not trusted (set to 2001 in a version-1 link, it got a recent
+   * batch pruned). What is removed is checked against the chain first.
+   */
   private async pruneNow(olderThan: Date): Promise<PruneReport> {
     const cutoff = olderThan.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
-    let prunedBatches = 0
-    let prunedEvents = 0
     const links = this.links()
+    const live = this.liveBatches(links)
+    if (live.length === 0) return { prunedBatches: 0, prunedEvents: 0 }
+    const newest = new Map(
+      (await this.all<{ file_name: string; newest: string | null }>(
+        `SELECT filename AS file_name, ${ISO_TIME('max(greatest(request_received_at, stage_at))')} AS newest FROM read_parquet(${fileList(live.map((l) => this.segmentPath(l.segment!)))}, filename = true) GROUP BY filename`,
+      )).map((r) => [basename(r.file_name), r.newest]),
+    )
+    // a batch whose events have no time at all is never old
+    const old = live.filter((l) => { const n = newest.get(l.segment!); return n !== undefined && n !== null && n < cutoff })
+    await checkBeforeRewrite('prune', links, old, this.segmentContent)
     let last = links.at(-1)
-    for (const l of this.liveBatches(links)) {
-      if (!l.lastAt || l.lastAt >= cutoff) continue
+    for (const l of old) {
       // the prune is committed first: a crash after it leaves a file that is no longer read
-      last = nextLink(last, { kind: 'prune', prunedSeq: l.seq, segment: l.segment, events: l.events, contentHash: l.contentHash })
+      last = nextLink(last, { kind: 'prune', prunedSeq: l.seq, segment: l.segment, events: l.events, lastAt: newest.get(l.segment!)!, contentHash: l.contentHash })
       this.commitLink(last)
       rmSync(this.segmentPath(l.segment!), { force: true })
-      prunedBatches++
-      prunedEvents += l.events
     }
-    return { prunedBatches, prunedEvents }
+    return { prunedBatches: old.length, prunedEvents: old.reduce((n, l) => n + l.events, 0) }
   }
 
   async stats(): Promise<StoreStats> {
@@ -723,17 +729,6 @@ function scanFileSync(path: string, onChunk: (chunk: Buffer) => void): void {
 
 /** How long a compacted-away segment stays on disk for readers that listed it just before. */
 const RETIRED_GRACE_MS = 5 * 60_000
-
-/** Batches no longer read: pruned, or merged into a compaction. */
-function retiredSeqs(links: readonly ChainLink[]): Set<number> {
-  const gone = new Set<number>()
-  for (const l of links) {
-    if (l.kind === 'prune' && l.prunedSeq !== undefined) gone.add(l.prunedSeq)
-    if (l.kind === 'compact') for (const s of l.replaces ?? []) gone.add(s)
-  }
-  return gone
-}
-
 
 /** SHA-256 of a file's bytes, streamed (`verify`: segments can be large, and a serve answering it goes on receiving). */
 async function fileSha256(path: string): Promise<string> {
