@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -48,5 +48,19 @@ describe('kubetrail store (embedded)', () => {
     const rows = async (dir: string) => (await run(['query', '--limit', '0', '-o', 'ndjson', '--sort', 'oldest', '--data-dir', dir], { KUBETRAIL_LOCAL: '1' })).out.split('\n').sort()
     expect(await rows(b)).toEqual(await rows(a))
     expect((await run(['store', 'copy', '--from', `duckdb:${a}`, '--to', `duckdb:${a}`])).err).toMatch(/the same store/)
+  })
+
+  it('copy refuses a source whose events do not match its chain (it would launder them into fresh batches)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'kubetrail-copy-'))
+    const [a, b] = [join(root, 'a'), join(root, 'b')]
+    await run(['import', LOG, '--data-dir', a])
+    // one byte of the committed segment changed behind kubetrail's back
+    const segment = join(a, 'segments', readdirSync(join(a, 'segments'))[0]!)
+    const bytes = readFileSync(segment)
+    bytes[100] = bytes[100]! ^ 0xff
+    writeFileSync(segment, bytes)
+    const r = await run(['store', 'copy', '--from', `duckdb:${a}`, '--to', `duckdb:${b}`])
+    expect(r.err).toMatch(/^kubetrail: copy of .* refused: batch 1 .*\[KT_STORE_TAMPERED\]/)
+    expect(existsSync(join(b, 'chain.jsonl'))).toBe(false)
   })
 })

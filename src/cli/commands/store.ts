@@ -7,7 +7,7 @@ import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { formatBytes, formatCount } from '../format.js'
 import { renderTable } from '../output.js'
 import { UsageError } from '../../core/errors.js'
-import { describeLocation, initStore, openStore, parseStoreUrl, resolveStore, type StoreFlags, type StoreLocation, type StoreStatus } from '../../store/index.js'
+import { describeLocation, initStore, openStore, parseStoreUrl, resolveStore, StoreTamperedError, type StoreFlags, type StoreLocation, type StoreStatus } from '../../store/index.js'
 
 const INIT_SCHEMA = Type.Object(
   { location: Type.String(), from: Type.Integer({ minimum: 0 }), to: Type.Integer({ minimum: 0 }), created: Type.Boolean() },
@@ -156,8 +156,8 @@ async function copyStore(from: StoreLocation, to: StoreLocation, progress?: (lin
   const source = await openStore(from)
   try {
     const check = await source.verify()
-    if (!check.ok)
-      throw new UsageError(`the source store ${describeLocation(from)} does not verify (first problem in batch ${check.problems[0]?.seq}: ${check.problems[0]?.problem})`, 'Run `kubetrail verify` on it; a tampered store is not copied.')
+    // a copy rewrites every event into fresh, validly hashed batches: a tampered source is refused as compaction refuses it
+    if (!check.ok) throw new StoreTamperedError(`copy of ${describeLocation(from)}`, check.problems)
     const destination = await openStore(to, { write: true })
     let read = 0
     let stored = 0
