@@ -12,7 +12,7 @@ import type { AuditEvent } from '../model/index.js'
 import type { Alert, Detector } from '../detect/engine.js'
 import { alertId, type AlertDispatcher } from '../detect/sinks.js'
 import { createMetrics, type CollectorMetrics, type Source } from './metrics.js'
-import { decodeBody, processEvents, type PipelineResult } from './pipeline.js'
+import { decodeBody, processEvents, type DecodedItems, type PipelineResult } from './pipeline.js'
 import { Redactor, redactionKey } from '../ingest/index.js'
 import { WriteAheadLog } from './wal.js'
 import { SEAL_CHUNK_BYTES, startSealer, type CompactResult, type Sealer } from './sealer.js'
@@ -150,16 +150,16 @@ export class Collector {
     return new CollectorBusyError(`${pending} bytes are waiting for the store (limit ${limit})${this.storeError ? `: ${this.storeError}` : ''}`, 5, this.storeError ? 503 : 429)
   }
 
-  /** A request body (EventList, Event or NDJSON): throws BodyInvalidError when nothing in it is usable. */
-  ingestBody(cluster: string, body: string): Promise<IngestOutcome> {
-    return this.ingest(cluster, 'webhook', decodeBody(body))
+  /** A request body (EventList, Event or NDJSON): throws BodyInvalidError when nothing in it is usable, TooManyItemsError beyond `maxItems` events. */
+  ingestBody(cluster: string, body: string, maxItems?: number): Promise<IngestOutcome> {
+    return this.ingest(cluster, 'webhook', decodeBody(body, maxItems))
   }
 
   /**
    * Resolves once the accepted events are durable (then, and only then, may the sender be told
    * so); throws CollectorBusyError when they could not be made durable.
    */
-  async ingest(cluster: string, source: Source, items: ReadonlyArray<{ at: string; value: unknown; parseError?: string }>): Promise<IngestOutcome> {
+  async ingest(cluster: string, source: Source, items: DecodedItems): Promise<IngestOutcome> {
     const refusal = this.refusal()
     if (refusal) throw refusal
     const started = performance.now()

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Collector, type CollectorOptions } from './collector.js'
 import { Follower, type FollowSpec } from './follower.js'
 import { createServer, type ServerOptions } from './server.js'
+import type { TokenGrant } from './auth.js'
 import { ensureTls, tlsPaths } from './tls.js'
 import type { CollectorMetrics } from './metrics.js'
 import { AlertDispatcher, type AlertSink } from '../detect/sinks.js'
@@ -18,8 +19,10 @@ export { Collector, CollectorBusyError, type CollectorOptions, type IngestOutcom
 export { Follower, type FollowSpec } from './follower.js'
 export { BodyInvalidError, decodeBody, processEvents } from './pipeline.js'
 export { Redactor, REDACTED_PREFIX } from '../ingest/index.js'
-export { readTokenFile } from './server.js'
-export { ensureTls, tlsPaths, type TlsFiles } from './tls.js'
+export { authenticate, certificateGrants, readTokenFile, ROLES, tokenWeakness, WeakTokenError, type AuthResult, type Grant, type Principal, type Role, type TokenGrant } from './auth.js'
+export { DEFAULT_MAX_CONNECTIONS } from './server.js'
+export { DEFAULT_MAX_ITEMS, TooManyItemsError } from './pipeline.js'
+export { ensureTls, issueClientCertificate, tlsPaths, type TlsFiles } from './tls.js'
 export { readWalFile, readWalFileAsync, WriteAheadLog } from './wal.js'
 export { createMetrics, type CollectorMetrics } from './metrics.js'
 
@@ -34,13 +37,15 @@ export interface StartOptions extends CollectorOptions {
   /** Extra names (hosts, IPs) for the generated server certificate. */
   tlsNames?: readonly string[]
   clientCaFile?: string
-  tokens?: readonly string[]
+  tokens?: readonly TokenGrant[]
   insecure?: boolean
   /** With --insecure and no certificate: plain HTTP. */
   plainHttp?: boolean
   publicMetrics?: boolean
   bodyLimitBytes?: number
   maxInFlightBytes?: number
+  maxBatchItems?: number
+  maxConnections?: number
   /** Live detection with these rules (none: off). */
   rules?: readonly Rule[]
   alertSinks?: readonly AlertSink[]
@@ -99,6 +104,8 @@ export async function startCollector(options: StartOptions): Promise<RunningColl
       publicMetrics: options.publicMetrics,
       bodyLimitBytes: options.bodyLimitBytes,
       maxInFlightBytes: options.maxInFlightBytes,
+      maxBatchItems: options.maxBatchItems,
+      maxConnections: options.maxConnections,
     })
   } catch (error) {
     await collector.stop()

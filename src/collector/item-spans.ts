@@ -53,11 +53,21 @@ function valueEnd(text: string, i: number): number {
   return j
 }
 
-/**
- * [start, end) of every element of the top-level `items` array, or undefined. At most `limit`
- * spans: a body of a million items is known to be one after `limit` of them, not a million.
- */
+/** [start, end) of every element of the top-level `items` array, or undefined. */
 export function itemSpans(text: string, limit = Infinity): Array<[number, number]> | undefined {
+  const bounds = itemBounds(text, limit)
+  if (!bounds) return undefined
+  const spans: Array<[number, number]> = []
+  for (let i = 0; i < bounds.length; i += 2) spans.push([bounds[i]!, bounds[i + 1]!])
+  return spans
+}
+
+/**
+ * The spans of `itemSpans`, flat (start, end, start, end, …): two numbers per item, whatever the
+ * number of items. At most `limit` spans: a body of a million items is known to be one after
+ * `limit` of them, not a million.
+ */
+export function itemBounds(text: string, limit = Infinity): number[] | undefined {
   let i = skipWs(text, 0)
   if (text[i] !== '{') return undefined
   i++
@@ -79,17 +89,17 @@ export function itemSpans(text: string, limit = Infinity): Array<[number, number
   }
 }
 
-function arrayElements(text: string, i: number, limit: number): Array<[number, number]> | undefined {
+function arrayElements(text: string, i: number, limit: number): number[] | undefined {
   if (text[i] !== '[') return undefined
-  const spans: Array<[number, number]> = []
+  const spans: number[] = []
   i = skipWs(text, i + 1)
   if (text[i] === ']') return spans
   for (;;) {
     const start = i
     const end = valueEnd(text, i)
     if (end < 0) return undefined
-    spans.push([start, end])
-    if (spans.length >= limit) return spans
+    spans.push(start, end)
+    if (spans.length >= 2 * limit) return spans
     i = skipWs(text, end)
     if (text[i] === ']') return spans
     if (text[i] !== ',') return undefined

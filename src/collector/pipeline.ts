@@ -20,7 +20,7 @@ import { isJsonObject, stringifyJson } from '../core/json.js'
 import { annotate, BODIES_OMITTED_ANNOTATION, escapesSurrogate, OMITTED_BODY, sanitizeEvent } from '../ingest/index.js'
 import type { Redactor } from '../ingest/index.js'
 import { storeLine } from '../store/index.js'
-import { itemSpans } from './item-spans.js'
+import { itemBounds } from './item-spans.js'
 
 export interface PipelineOptions {
   /** Drops or trims events centrally (the same engine as `policy simulate`). */
@@ -88,11 +88,16 @@ export interface DecodedItem {
   deferred?: boolean
 }
 
+/** Decoded events, made one at a time as they are iterated (arrays are DecodedItems too). */
+export interface DecodedItems extends Iterable<DecodedItem> {
+  readonly length: number
+}
+
 /**
  * The events in a request body: an EventList, one Event, or NDJSON (one event per line). More
  * than `maxItems` events: TooManyItemsError, found before they are parsed or copied.
  */
-export function decodeBody(body: string, maxItems = DEFAULT_MAX_ITEMS): DecodedItem[] {
+export function decodeBody(body: string, maxItems = DEFAULT_MAX_ITEMS): DecodedItems {
   const text = body.trim()
   if (text === '') throw new BodyInvalidError('empty body')
   const items = eventListItemTexts(body, maxItems)
@@ -125,18 +130,24 @@ export function decodeBody(body: string, maxItems = DEFAULT_MAX_ITEMS): DecodedI
  * every byte is still parsed; undefined (parse it whole) for any other shape, or when the
  * scanner's `items` is not the one JSON.parse sees (a repeated key).
  */
-function eventListItemTexts(body: string, maxItems: number): DecodedItem[] | undefined {
-  const spans = itemSpans(body, maxItems + 1)
-  if (!spans || spans.length === 0) return undefined
-  if (spans.length > maxItems) throw new TooManyItemsError(maxItems)
+function eventListItemTexts(body: string, maxItems: number): DecodedItems | undefined {
+  const bounds = itemBounds(body, maxItems + 1)
+  if (!bounds || bounds.length === 0) return undefined
+  if (bounds.length > 2 * maxItems) throw new TooManyItemsError(maxItems)
   let envelope: unknown
   try {
-    envelope = JSON.parse(body.slice(0, spans[0]![0]) + body.slice(spans[spans.length - 1]![1]))
+    envelope = JSON.parse(body.slice(0, bounds[0]!) + body.slice(bounds[bounds.length - 1]!))
   } catch {
     return undefined
   }
   if (!isJsonObject(envelope) || envelope['kind'] !== 'EventList' || !Array.isArray(envelope['items']) || envelope['items'].length !== 0) return undefined
-  return spans.map(([start, end], i) => ({ at: `items[${i}]`, value: undefined, text: body.slice(start, end), deferred: true }))
+  // an item's text is cut from the body only when it is processed: a body's items cost two numbers each until then
+  return {
+    length: bounds.length / 2,
+    *[Symbol.iterator]() {
+      for (let i = 0; i < bounds.length; i += 2) yield { at: `items[${i / 2}]`, value: undefined, text: body.slice(bounds[i]!, bounds[i + 1]!), deferred: true }
+    },
+  }
 }
 
 /** NDJSON lines, each parsed when it is processed (as an EventList's items). */
@@ -152,7 +163,7 @@ function ndjson(text: string, maxItems: number): DecodedItem[] {
 }
 
 /** Checks, filters and redacts decoded events. Never throws for an event: each is stored, stored in a safe form, or refused with its reason. */
-export function processEvents(items: readonly DecodedItem[], options: PipelineOptions): PipelineResult {
+export function processEvents(items: Iterable<DecodedItem>, options: PipelineOptions): PipelineResult {
   const result: PipelineResult = { accepted: [], events: [], rejected: [], rejectedCount: 0, safeForm: 0, dropped: 0, redactedValues: 0, newestStageTime: undefined }
   const reject = (at: string, reason: string) => {
     result.rejectedCount++

@@ -2,7 +2,7 @@
  * The webhook endpoint over real TLS with real client certificates (made by the collector's own
  * CA code), as the apiserver's webhook backend would call it.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { connect } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -11,8 +11,10 @@ import fc from 'fast-check'
 import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
 import { post } from '../core/http.js'
 import { openStore } from '../store/index.js'
-import { startCollector, tlsPaths, type RunningCollector } from './index.js'
+import { issueClientCertificate, startCollector, tlsPaths, type RunningCollector } from './index.js'
 
+/** A token strong enough to be accepted (the collector refuses weak ones). */
+const TOKEN = 'kQ7vN2pX9rT4wY6zA1cE3gJ5lM8oS0uB-ingest'
 const BODY = readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/webhook/req-00001.body')), 'utf8')
 
 function dataDir(): string {
@@ -28,9 +30,7 @@ describe('kubetrail serve: the webhook endpoint', () => {
 
   beforeAll(async () => {
     dir = dataDir()
-    const tokenFile = join(dir, '..', 'tokens')
-    writeFileSync(tokenFile, '# comment\nsecret-token-1\n')
-    running = await startCollector({ dataDir: dir, listen: { host: '127.0.0.1', port: 0 }, defaultCluster: 'default', tokens: ['secret-token-1'], bodyLimitBytes: 8 * 1024 * 1024, log: (l) => logs.push(l) })
+    running = await startCollector({ dataDir: dir, listen: { host: '127.0.0.1', port: 0 }, defaultCluster: 'default', tokens: [{ token: TOKEN, role: 'ingest' }], bodyLimitBytes: 8 * 1024 * 1024, log: (l) => logs.push(l) })
     url = new URL(`${running.url}/v1/clusters/test/events`)
     const p = tlsPaths(dir)
     creds = { ca: readFileSync(p.caCert, 'utf8'), cert: readFileSync(p.clientCert, 'utf8'), key: readFileSync(p.clientKey, 'utf8') }
@@ -51,8 +51,8 @@ describe('kubetrail serve: the webhook endpoint', () => {
   })
 
   it('accepts a bearer token, refuses a wrong token and no credentials', async () => {
-    expect((await post(url, BODY, { ca: creds.ca, token: 'secret-token-1' })).status).toBe(200)
-    expect((await post(url, BODY, { ca: creds.ca, token: 'secret-token-2' })).status).toBe(401)
+    expect((await post(url, BODY, { ca: creds.ca, token: TOKEN })).status).toBe(200)
+    expect((await post(url, BODY, { ca: creds.ca, token: `${TOKEN}x` })).status).toBe(401)
     expect((await post(url, BODY, { ca: creds.ca })).status).toBe(401)
   })
 
@@ -103,11 +103,13 @@ describe('kubetrail serve: the webhook endpoint', () => {
     slow.destroy()
   })
 
-  it('serves /livez and /readyz openly and /metrics only with credentials', async () => {
-    const get = async (path: string, withCert: boolean) => {
+  it('serves /livez and /readyz openly and /metrics only with a metrics credential', async () => {
+    const metricsCert = issueClientCertificate(dir, 'prometheus', ['kubetrail:metrics'])
+    const get = async (path: string, withCert: boolean | { cert: string; key: string }) => {
       const { request } = await import('node:https')
+      const cert = withCert === true ? { cert: creds.cert, key: creds.key } : withCert || {}
       return new Promise<{ status: number; body: string }>((done, fail) => {
-        const req = request(new URL(path, running.url), { ca: creds.ca, ...(withCert ? { cert: creds.cert, key: creds.key } : {}) }, (res) => {
+        const req = request(new URL(path, running.url), { ca: creds.ca, ...cert }, (res) => {
           let body = ''
           res.on('data', (c: Buffer) => (body += c.toString()))
           res.on('end', () => done({ status: res.statusCode ?? 0, body }))
@@ -119,7 +121,9 @@ describe('kubetrail serve: the webhook endpoint', () => {
     expect((await get('/livez', false)).status).toBe(200)
     expect((await get('/readyz', false)).status).toBe(200)
     expect((await get('/metrics', false)).status).toBe(401)
-    const metrics = await get('/metrics', true)
+    // the apiserver's certificate may ingest, not scrape
+    expect((await get('/metrics', true)).status).toBe(403)
+    const metrics = await get('/metrics', metricsCert)
     expect(metrics.status).toBe(200)
     expect(metrics.body).toMatch(/kubetrail_events_received_total\{cluster="test",source="webhook"\} \d+/)
     expect(metrics.body).toMatch(/kubetrail_events_rejected_total\{cluster="test",source="webhook"\} [1-9]/)

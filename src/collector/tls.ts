@@ -38,14 +38,49 @@ function newKey(): { forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rs
   return { forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), pem }
 }
 
-function baseCert(publicKey: forge.pki.rsa.PublicKey, commonName: string, years: number): forge.pki.Certificate {
+function baseCert(publicKey: forge.pki.rsa.PublicKey, commonName: string, years: number, organizations: readonly string[] = ['kubetrail']): forge.pki.Certificate {
   const cert = forge.pki.createCertificate()
   cert.publicKey = publicKey
   cert.serialNumber = '01' + randomBytes(15).toString('hex')
   cert.validity.notBefore = new Date(Date.now() - 60_000)
   cert.validity.notAfter = new Date(Date.now() + years * 365 * 24 * 3600_000)
-  cert.setSubject([{ name: 'commonName', value: commonName }, { name: 'organizationName', value: 'kubetrail' }])
+  cert.setSubject([{ name: 'commonName', value: commonName }, ...organizations.map((value) => ({ name: 'organizationName', value }))])
   return cert
+}
+
+/** A certificate signed by `ca` (PEM cert and key), with its key, both PEM. */
+function issueCertificate(
+  ca: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey },
+  subject: { commonName: string; organizations?: readonly string[] },
+  usage: 'server' | 'client',
+  names: readonly string[] = [],
+): { cert: string; key: string } {
+  const key = newKey()
+  const cert = baseCert(key.publicKey, subject.commonName, 2, subject.organizations)
+  cert.setIssuer(ca.cert.subject.attributes)
+  const ext: object[] = [
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: usage === 'server', clientAuth: usage === 'client' },
+  ]
+  if (names.length > 0) ext.push({ name: 'subjectAltName', altNames: names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })) })
+  cert.setExtensions(ext)
+  cert.sign(ca.key, forge.md.sha256.create())
+  return { cert: forge.pki.certificateToPem(cert), key: key.pem }
+}
+
+function readCa(dataDir: string): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+  const p = tlsPaths(dataDir)
+  return { cert: forge.pki.certificateFromPem(readFileSync(p.caCert, 'utf8')), key: forge.pki.privateKeyFromPem(readFileSync(p.caKey, 'utf8')) as forge.pki.rsa.PrivateKey }
+}
+
+/**
+ * A client certificate from the collector's own CA (run `ensureTls` first), for a role other than
+ * the apiserver's: its subject's O values carry the role (`kubetrail:metrics`, `kubetrail:query`,
+ * `kubetrail:ingest`, `kubetrail:cluster:<name>`; see src/collector/auth.ts). PEM, not written anywhere.
+ */
+export function issueClientCertificate(dataDir: string, commonName: string, organizations: readonly string[]): { cert: string; key: string } {
+  return issueCertificate(readCa(dataDir), { commonName, organizations }, 'client')
 }
 
 /**
@@ -72,22 +107,11 @@ export function ensureTls(dataDir: string, serverNames: readonly string[]): bool
     writeFileSync(p.caCert, forge.pki.certificateToPem(cert), { mode: 0o600 })
     madeCa = true
   }
-  const caCert = forge.pki.certificateFromPem(readFileSync(p.caCert, 'utf8'))
-  const caKey = forge.pki.privateKeyFromPem(readFileSync(p.caKey, 'utf8'))
+  const ca = readCa(dataDir)
   const issue = (certPath: string, keyPath: string, commonName: string, usage: 'server' | 'client', names: readonly string[]) => {
-    const key = newKey()
-    const cert = baseCert(key.publicKey, commonName, 2)
-    cert.setIssuer(caCert.subject.attributes)
-    const ext: object[] = [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: usage === 'server', clientAuth: usage === 'client' },
-    ]
-    if (names.length > 0) ext.push({ name: 'subjectAltName', altNames: names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })) })
-    cert.setExtensions(ext)
-    cert.sign(caKey, forge.md.sha256.create())
-    writeFileSync(keyPath, key.pem, { mode: 0o600 })
-    writeFileSync(certPath, forge.pki.certificateToPem(cert), { mode: 0o600 })
+    const made = issueCertificate(ca, { commonName }, usage, names)
+    writeFileSync(keyPath, made.key, { mode: 0o600 })
+    writeFileSync(certPath, made.cert, { mode: 0o600 })
   }
   const names = [...new Set(['localhost', '127.0.0.1', '::1', ...serverNames])]
   if (madeCa || !existsSync(p.serverCert) || !serverCertCovers(p.serverCert, names)) issue(p.serverCert, p.serverKey, 'kubetrail collector', 'server', names)

@@ -30,6 +30,24 @@ describe('deploy/kubernetes/kubetrail.yaml', () => {
     expect(pod.volumes.find((v: { name: string }) => v.name === 'data').persistentVolumeClaim.claimName).toBe(docs.find((d) => d['kind'] === 'PersistentVolumeClaim')!['metadata']['name'])
   })
 
+  it('ships a token file with one role per token (Prometheus gets metrics, not ingest), whose placeholder serve refuses', async () => {
+    const { readTokenFile } = await import('../../src/collector/index.js')
+    const secret = docs.find((d) => d['kind'] === 'Secret' && d['metadata']['name'] === 'kubetrail-tokens')!
+    const lines = (secret['stringData']['tokens'] as string).split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))
+    expect(lines.length).toBeGreaterThan(0)
+    for (const line of lines) expect(line.trim().split(/\s+/)[1], line).toBe('metrics')
+    const mount = container.volumeMounts.find((m: { name: string }) => m.name === 'tokens')
+    expect(container.args).toContain(`--token-file=${mount.mountPath}/tokens`)
+    const { mkdtempSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const file = resolve(mkdtempSync(resolve(tmpdir(), 'kubetrail-manifest-')), 'tokens')
+    writeFileSync(file, secret['stringData']['tokens'], { mode: 0o600 })
+    expect(() => readTokenFile(file)).toThrow(expect.objectContaining({ code: 'KT_TOKEN_WEAK' }))
+    // with the placeholder replaced as its comment says, it is a valid token file
+    writeFileSync(file, (secret['stringData']['tokens'] as string).replace('REPLACE-WITH-A-RANDOM-TOKEN', 'u8Xq2Wz5Lr9Nc3Vt7Bm1Kd4Fg6Hj0Ps+Ya/EeRi='), { mode: 0o600 })
+    expect(readTokenFile(file).tokens.map((t) => t.role)).toEqual(['metrics'])
+  })
+
   it('has one replica that never overlaps another (one writer per store)', () => {
     expect(deployment['spec']['replicas']).toBe(1)
     expect(deployment['spec']['strategy']['type']).toBe('Recreate')

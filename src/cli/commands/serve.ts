@@ -27,6 +27,8 @@ interface ServeOptions {
   kubernetesVersion?: string
   redact: boolean
   maxBody: string
+  maxBatchItems: string
+  maxConnections: string
   maxBacklog: string
   sealThread?: boolean
   dataDir?: string
@@ -53,7 +55,16 @@ export default defineCommand<ServeOptions>({
     'A 2xx reply means every accepted event is durable (fsynced write-ahead log); the store commits it within seconds\n' +
     'and queries see it then. Without --tls-cert, a private CA and certificates are made in <data-dir>/tls/ and the\n' +
     "apiserver's client certificate from `kubetrail webhook-config` is accepted. Secret values are redacted by default.\n" +
-    'Endpoints: POST /v1/clusters/<name>/events, POST /v1/events (--cluster), GET /metrics, /livez, /readyz.',
+    'Endpoints: POST /v1/clusters/<name>/events, POST /v1/events (--cluster), GET /metrics, /livez, /readyz.\n' +
+    'Roles (each credential holds one; credentials are checked before a body is read):\n' +
+    '  ingest   POST events, optionally only for named clusters\n' +
+    '  metrics  GET /metrics (Prometheus)\n' +
+    '  query    the read API under /api/v1\n' +
+    '--token-file: one token per line, "TOKEN ROLE [CLUSTER...]", e.g. "$(openssl rand -base64 32) ingest prod-eu"; a\n' +
+    'token alone may only ingest. Placeholders and tokens under 32 characters or too regular are refused.\n' +
+    'Client certificates: roles from the subject\'s O values kubetrail:ingest, kubetrail:metrics, kubetrail:query and\n' +
+    'kubetrail:cluster:<name> (limits ingest); a certificate with none of them may only ingest (the apiserver\'s).\n' +
+    'See docs/security.md.',
   args: [],
   options: [
     { flags: '--listen <host:port>', description: 'address to listen on', default: '127.0.0.1:8443' },
@@ -64,7 +75,7 @@ export default defineCommand<ServeOptions>({
     { flags: '--tls-key <file>', description: 'server key (PEM)' },
     { flags: '--tls-san <name>', description: 'extra host name or IP for the generated server certificate (repeatable)', repeatable: true },
     { flags: '--client-ca <file>', description: 'accept client certificates signed by these CAs (default: the generated CA)' },
-    { flags: '--token-file <file>', description: 'accept these bearer tokens (one per line)' },
+    { flags: '--token-file <file>', description: 'bearer tokens and their roles: "TOKEN ROLE [CLUSTER...]" per line (see above)' },
     { flags: '--insecure', description: 'accept requests without authentication, over plain HTTP unless --tls-cert is given (tests only)' },
     { flags: '--public-metrics', description: 'serve /metrics without authentication' },
     { flags: '--policy <file>', description: 'a kubetrail-side audit policy: drop or trim events before they are stored' },
@@ -77,7 +88,9 @@ export default defineCommand<ServeOptions>({
     { flags: '--alert-webhook <url>', description: 'POST alerts as JSON to this URL' },
     { flags: '--alert-slack <url>', description: 'send alerts to a Slack-compatible incoming webhook' },
     { flags: '--alertmanager <url>', description: 'send alerts to Alertmanager (v2 API), e.g. http://alertmanager:9093' },
-    { flags: '--max-body <bytes>', description: 'largest accepted request body (the apiserver sends 400 events, about 0.5 MB)', default: String(32 * 1024 * 1024) },
+    { flags: '--max-body <bytes>', description: 'largest accepted request body (the apiserver sends 400 events, about 0.5 MB), and longest followed line', default: String(32 * 1024 * 1024) },
+    { flags: '--max-batch-items <n>', description: 'most events in one request body (the apiserver sends --audit-webhook-batch-max-size, 400 by default); more: 413', default: '5000' },
+    { flags: '--max-connections <n>', description: 'connections open at once (each costs memory; the apiserver keeps a few)', default: '256' },
     { flags: '--seal-thread', description: 'commit to the store in a thread of its own: more sustained throughput (12.0-17.8k against 9.9-12.7k events/s, measured) for ~15-35 MB more memory (RSS 297-319 MB)' },
     {
       flags: '--max-backlog <bytes>',
@@ -96,6 +109,10 @@ export default defineCommand<ServeOptions>({
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together')
     const maxBody = Number(opts.maxBody)
     if (!Number.isInteger(maxBody) || maxBody < 1024) throw new UsageError(`--max-body must be a number of bytes (>= 1024), not "${opts.maxBody}"`)
+    const maxBatchItems = Number(opts.maxBatchItems)
+    if (!Number.isInteger(maxBatchItems) || maxBatchItems < 1) throw new UsageError(`--max-batch-items must be a positive integer, not "${opts.maxBatchItems}"`)
+    const maxConnections = Number(opts.maxConnections)
+    if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new UsageError(`--max-connections must be a positive integer, not "${opts.maxConnections}"`)
     const maxBacklog = Number(opts.maxBacklog)
     if (!Number.isInteger(maxBacklog) || maxBacklog < 1 << 20) throw new UsageError(`--max-backlog must be a number of bytes (>= 1048576), not "${opts.maxBacklog}"`)
     const dataDir = resolveDataDir(opts.dataDir, ctx.cwd)
@@ -121,6 +138,8 @@ export default defineCommand<ServeOptions>({
       for (const a of alerts)
         queue.push(logFormat === 'text' ? `${new Date().toISOString()} ${alertLine(a)}` : JSON.stringify({ ...(logFormat === 'json' ? { time: new Date().toISOString() } : {}), alert: a.rule, id: alertId(a), ...a }))
     }
+    const tokenFile = opts.tokenFile ? readTokenFile(resolve(ctx.cwd, opts.tokenFile)) : undefined
+    for (const w of tokenFile?.warnings ?? []) log.push(`WARNING: ${w}`)
     let rules
     if (opts.detect) {
       const { BUILTIN_RULES_FILE, loadRuleFiles } = await import('../../detect/index.js')
@@ -148,13 +167,15 @@ export default defineCommand<ServeOptions>({
       tlsKeyFile: opts.tlsKey && resolve(ctx.cwd, opts.tlsKey),
       tlsNames: opts.tlsSan,
       clientCaFile: opts.clientCa && resolve(ctx.cwd, opts.clientCa),
-      tokens: opts.tokenFile ? readTokenFile(resolve(ctx.cwd, opts.tokenFile)) : undefined,
+      tokens: tokenFile?.tokens,
       insecure: opts.insecure,
       plainHttp: opts.insecure && !opts.tlsCert,
       publicMetrics: opts.publicMetrics,
       policy,
       redact: opts.redact,
       bodyLimitBytes: maxBody,
+      maxBatchItems,
+      maxConnections,
       maxPendingBytes: maxBacklog,
       sealInThread: opts.sealThread,
       log: (line) => log.push(logFormat === 'json' ? line : `${new Date().toISOString()} ${line}`),

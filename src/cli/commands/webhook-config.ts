@@ -3,7 +3,7 @@
  * `--audit-webhook-config-file`, with the collector's CA and the apiserver's client certificate
  * filled in, and the webhook flags sized for the expected event rate.
  */
-import { readFileSync } from 'node:fs'
+import { chmodSync, fstatSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { defineCommand, DATA_DIR_OPTION } from '../command.js'
 import { UsageError } from '../../core/errors.js'
@@ -17,7 +17,25 @@ interface WebhookConfigOptions {
   caFile?: string
   clientCert?: string
   clientKey?: string
+  file?: string
   dataDir?: string
+}
+
+/**
+ * A warning when standard output is a regular file others may read (`> webhook.kubeconfig` under
+ * the usual umask 022): the kubeconfig holds a private key.
+ */
+export function stdoutExposure(fd = 1): string | undefined {
+  let mode: number
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile()) return undefined
+    mode = st.mode
+  } catch {
+    return undefined
+  }
+  if ((mode & 0o077) === 0) return undefined
+  return `WARNING: standard output is a file other users may read (mode ${(mode & 0o777).toString(8)}), and it now holds a private key: chmod 600 it, or use --file (written 0600).`
 }
 
 /** The apiserver's webhook batch settings for a sustained rate (events/s), and why. */
@@ -43,7 +61,8 @@ export default defineCommand<WebhookConfigOptions>({
   summary: "print the apiserver's --audit-webhook-config-file kubeconfig for this collector, and the flags to use",
   description:
     "The kubeconfig carries the collector's CA and a client certificate the collector accepts (both from\n" +
-    '<data-dir>/tls/, made if missing, as `kubetrail serve` does). Keep the output private: it holds a key.',
+    '<data-dir>/tls/, made if missing, as `kubetrail serve` does). It holds a private key: --file writes it 0600\n' +
+    '(and prints only the flags); printed to a file others may read, a warning says so.',
   args: [],
   options: [
     { flags: '--url <url>', description: "the collector's address as the apiserver reaches it, e.g. https://kubetrail.audit.svc:8443" },
@@ -52,10 +71,11 @@ export default defineCommand<WebhookConfigOptions>({
     { flags: '--ca-file <file>', description: "the collector's CA when it uses your own --tls-cert" },
     { flags: '--client-cert <file>', description: 'client certificate for the apiserver (default: the generated one)' },
     { flags: '--client-key <file>', description: 'its key' },
+    { flags: '--file <path>', description: 'write the kubeconfig to this file, mode 0600 (it holds a private key), and print only the flags' },
     DATA_DIR_OPTION,
   ],
   examples: [
-    'kubetrail webhook-config --url https://10.0.0.5:8443 --cluster prod-eu > /etc/kubernetes/audit/webhook.kubeconfig',
+    'kubetrail webhook-config --url https://10.0.0.5:8443 --cluster prod-eu --file /etc/kubernetes/audit/webhook.kubeconfig',
     'kubetrail webhook-config --url https://kubetrail.audit.svc:8443 --expected-rate 3000',
   ],
   async handler(_args, opts, ctx) {
@@ -94,6 +114,19 @@ export default defineCommand<WebhookConfigOptions>({
       `#   --audit-webhook-config-file=<this file>`,
       ...flags.map((f) => `#   ${f.flag.padEnd(44)} # ${f.reason}`),
     ]
-    return { output: `${comment.join('\n')}\n${stringify(kubeconfig)}` }
+    const text = `${comment.join('\n')}\n${stringify(kubeconfig)}`
+    if (opts.file) {
+      const path = resolve(ctx.cwd, opts.file)
+      // mode applies only to a new file: an existing one is narrowed first, before the key is in it
+      try {
+        chmodSync(path, 0o600)
+      } catch {
+        // not there yet
+      }
+      writeFileSync(path, text, { mode: 0o600 })
+      return { output: `wrote ${path} (mode 600)\n${comment.slice(2).join('\n')}\n` }
+    }
+    const exposed = stdoutExposure()
+    return { output: text, warnings: exposed ? [exposed] : [] }
   },
 })
