@@ -4,7 +4,8 @@
  * stored (an audit.k8s.io/v1 Event); tables show one line per event.
  */
 import { Type } from '@sinclair/typebox'
-import { EventSchema, type AuditEvent } from '../model/index.js'
+import type { AuditEvent } from '../model/index.js'
+import { EventSchema } from '../model/audit-schema.js'
 import type { StoredEvent } from '../store/index.js'
 import { renderRecords, type Column, type OutputFormat, type RecordView } from './output.js'
 

@@ -3,7 +3,7 @@
  * @module The `kubetrail` executable: runs one invocation and does all the printing, so the
  * commands themselves stay pure.
  */
-import { runInServer } from './query-socket.js'
+import { SERVED_COMMANDS } from './served-commands.js'
 import { cleanText, escapeForTerminal } from './terminal.js'
 
 // On a terminal, what commands print cannot drive it: control characters left in machine
@@ -20,6 +20,12 @@ function writeErr(text: string): void {
 }
 
 async function main(): Promise<number> {
+  // the one answer that needs no command table and no argument parser (commander prints the same)
+  if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
+    const { VERSION } = await import('../core/version.js')
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
   // A closed pipe (`kubetrail ... | head`) is a normal way for output to end.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0)
@@ -40,8 +46,11 @@ async function main(): Promise<number> {
       stop.abort()
     })
   // read commands go to the running `kubetrail serve` of their store, when there is one
-  const served = await runInServer(process.argv.slice(2), process.cwd(), { out: writeOut, err: writeErr })
-  if (served !== undefined) return served
+  if (SERVED_COMMANDS.has(process.argv[2] ?? '')) {
+    const { runInServer } = await import('./query-socket.js')
+    const served = await runInServer(process.argv.slice(2), process.cwd(), { out: writeOut, err: writeErr })
+    if (served !== undefined) return served
+  }
   // loaded only when the command runs here (a served command starts faster without them)
   const { invoke } = await import('./program.js')
   const { renderError } = await import('./render-error.js')

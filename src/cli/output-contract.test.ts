@@ -14,13 +14,16 @@ import { Value } from '@sinclair/typebox/value'
 import type { TSchema } from '@sinclair/typebox'
 import { parse as parseYaml } from 'yaml'
 import { collectOutput, type CommandDefinition } from './command.js'
-import { COMMANDS } from './commands/index.js'
+import { loadCommands } from './commands/index.js'
 import { invoke } from './program.js'
 import { renderError } from './render-error.js'
 import { OUTPUT_FORMATS, renderTable, escapeForTerminal } from './output.js'
 import { FIXTURES_DIR, REPO_ROOT, requireFixture } from '../../test/support/fixtures.js'
 import { kubeadmNode } from '../../test/support/node-tree.js'
 import { alertId, type Alert } from '../detect/index.js'
+
+// every command's definition (the CLI itself loads only the one it runs)
+const COMMANDS = await loadCommands()
 
 /** Commands that print no results of their own, and what they print instead. */
 const NO_RESULT_OUTPUT: Record<string, string> = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { PassThrough } from 'node:stream'
 import { invoke } from './program.js'
-import { COMMANDS } from './commands/index.js'
+import { COMMAND_TABLE, commandsFor, loadCommands } from './commands/index.js'
 import { renderError } from './render-error.js'
 import { KubetrailError } from '../core/errors.js'
 
@@ -9,6 +9,7 @@ const ctx = { stdin: new PassThrough(), cwd: process.cwd(), isTTY: false }
 
 describe('kubetrail CLI', () => {
   it('--help lists every command with its one-line summary', async () => {
+    const COMMANDS = await loadCommands()
     const groups = new Set(COMMANDS.map((c) => c.path[0]))
     const top = await invoke(['--help'], ctx)
     expect(top.exitCode).toBe(0)
@@ -24,6 +25,7 @@ describe('kubetrail CLI', () => {
   })
 
   it('--help lists each command once', async () => {
+    const COMMANDS = await loadCommands()
     const top = (await invoke(['--help'], ctx)).printed
     for (const c of COMMANDS) {
       const name = c.path.join(' ')
@@ -36,6 +38,7 @@ describe('kubetrail CLI', () => {
   })
 
   it('every command has --help with at least one example', async () => {
+    const COMMANDS = await loadCommands()
     expect(COMMANDS.length).toBeGreaterThanOrEqual(6)
     for (const c of COMMANDS) {
       const help = await invoke([...c.path, '--help'], ctx)
@@ -44,6 +47,21 @@ describe('kubetrail CLI', () => {
       expect(help.printed).toContain('Examples:')
       expect(help.printed).toContain(c.examples[0]!)
     }
+  })
+
+  it('the command table names each module by its own path, and an invocation loads only the commands it names', async () => {
+    const loaded = await loadCommands()
+    expect(loaded.map((c) => c.path.join(' '))).toEqual(COMMAND_TABLE.map((e) => e.path.join(' ')))
+    expect(new Set(loaded).size).toBe(loaded.length)
+    const paths = (argv: string[]) => commandsFor(argv).map((e) => e.path.join(' '))
+    expect(paths(['policy', 'check', 'x.yaml', '--json'])).toEqual(['policy check'])
+    expect(paths(['--debug', 'who', 'delete', 'deploy/x'])).toEqual(['who'])
+    expect(paths(['policy', '--help'])).toEqual(COMMAND_TABLE.filter((e) => e.path[0] === 'policy').map((e) => e.path.join(' ')))
+    expect(paths(['--version'])).toEqual([])
+    expect(paths(['--help'])).toHaveLength(COMMAND_TABLE.length)
+    expect(paths(['frobnicate'])).toHaveLength(COMMAND_TABLE.length)
+    const version = await invoke(['--version'], ctx)
+    expect(version).toMatchObject({ exitCode: 0, printed: expect.stringMatching(/^\d+\.\d+\.\d+/) })
   })
 
   it('an unknown command or option is a usage error (exit 2), not a crash', async () => {

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import type { CommandContext, CommandDefinition, CommandResult } from './command.js'
-import { COMMANDS } from './commands/index.js'
+import { commandsFor, loadCommands } from './commands/index.js'
 import { KubetrailError, UsageError } from '../core/errors.js'
 import { VERSION } from '../core/version.js'
 import { cleanText, isMachineFormat, OUTPUT_OPTIONS, outputFormat, renderReport, type OutputFormat } from './output.js'
@@ -48,7 +48,7 @@ export function buildProgram(
   ctx: CommandContext,
   onResult: (r: CommandResult) => void,
   write: (s: string) => void,
-  commands: readonly CommandDefinition<unknown>[] = COMMANDS,
+  commands: readonly CommandDefinition<unknown>[],
 ): Command {
   const program = new Command('kubetrail')
   program
@@ -120,7 +120,9 @@ async function* cleanChunks(chunks: AsyncIterable<string> | Iterable<string>): A
 export async function invoke(argv: readonly string[], ctx: CommandContext): Promise<Invocation> {
   let printed = ''
   let result: CommandResult | undefined
-  const program = buildProgram(ctx, (r) => (result = r), (s) => (printed += s))
+  // only the modules of the commands this invocation names are loaded
+  const commands = (await loadCommands(commandsFor(argv))) as CommandDefinition<unknown>[]
+  const program = buildProgram(ctx, (r) => (result = r), (s) => (printed += s), commands)
   const debug = argv.includes('--debug')
   try {
     await program.parseAsync([...argv], { from: 'user' })

@@ -19,8 +19,8 @@ import { keepReaderOpen, resolveStore } from '../store/index.js'
 
 export const QUERY_SOCKET = 'query.sock'
 
-/** Commands that only read the store, and so can run in the server. */
-export const SERVED_COMMANDS: ReadonlySet<string> = new Set(['query', 'who', 'history', 'top', 'sql', 'verify'])
+import { SERVED_COMMANDS } from './served-commands.js'
+export { SERVED_COMMANDS }
 
 interface Frame {
   out?: string

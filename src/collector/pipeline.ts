@@ -12,7 +12,8 @@
  * store's JSON reader refuses) are replaced by U+FFFD, with an annotation saying so.
  */
 import { createHash } from 'node:crypto'
-import { API_VERSION, checkAuditEvent, levelAtLeast, type AuditEvent } from '../model/index.js'
+import { API_VERSION, levelAtLeast, type AuditEvent } from '../model/index.js'
+import { checkAuditEvent } from '../model/check.js'
 import { describeProblem } from '../ingest/index.js'
 import { attributesFromEvent, replayEvent, replayVerdict, type PolicyEvaluator } from '../policy/index.js'
 import { KubetrailError } from '../core/errors.js'

@@ -6,7 +6,8 @@
  */
 import type { Readable } from 'node:stream'
 import { previewJson, stringifyJson } from '../core/json.js'
-import { API_VERSION, checkAuditEvent, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem } from '../model/index.js'
+import { API_VERSION, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem } from '../model/index.js'
+import { checkAuditEvent } from '../model/check.js'
 import { AuditRecord, parseFull, parseHead, type HeadParse, type RawEvent } from './record.js'
 import { looksLikeLegacyLine, parseLegacyLine } from './legacy.js'
 import { openByteSource, splitLines, type ByteRange } from './source.js'

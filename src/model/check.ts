@@ -2,7 +2,7 @@
  * @module Compiled runtime checks for the audit objects, with errors that name the field.
  */
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
-import { EventListSchema, EventSchema, type AuditEvent, type EventList } from './audit.js'
+import { EventListSchema, EventSchema, type AuditEvent, type EventList } from './audit-schema.js'
 
 // Compiled on first use: compiling at import time cost every command ~0.1 s of start-up.
 let eventCheckCache: TypeCheck<typeof EventSchema> | undefined

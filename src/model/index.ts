@@ -1,5 +1,7 @@
 export * from './audit.js'
-export { checkAuditEvent, checkEventList, isAuditEvent, type FieldProblem } from './check.js'
+// The compiled checks (checkAuditEvent, checkEventList, isAuditEvent) are the second entry point,
+// `model/check.js`: they load TypeBox, which commands that never check an event do without.
+export type { FieldProblem } from './check.js'
 export { parseRequestInfo, type RequestInfo } from './request-info.js'
 export { goJson } from './go-json.js'
 export { builtinGroupsOf, parseResourceName, type ResourceName } from './resources.js'

@@ -11,12 +11,15 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Level } from '../model/index.js'
-import { isSplittable, splitIntoLineRanges, type MalformedLine } from '../ingest/index.js'
+import type { MalformedLine } from '../ingest/index.js'
 import { mergeSimulationStates, newSimulationState, type SimulationState } from './simulate.js'
 import type { SimulateWorkerInput, SimulateWorkerOutput } from './simulate-worker.js'
 import type { LoadedPolicy } from './types.js'
 
 const WORKER = new URL('./simulate-worker.js', import.meta.url)
+
+/** The log reader, loaded when a simulation runs: the other policy commands (`policy check`) start without it. */
+const reader = () => import('../ingest/index.js')
 
 /** Files smaller than this are replayed in-process (worker start-up is ~50 ms each). */
 export function parallelThreshold(): number {
@@ -27,7 +30,9 @@ export function parallelThreshold(): number {
 export async function canSimulateInParallel(file: string): Promise<boolean> {
   if (file === '-' || availableParallelism() < 2 || !existsSync(fileURLToPath(WORKER))) return false
   try {
-    return statSync(file).size >= parallelThreshold() && (await isSplittable(file))
+    if (statSync(file).size < parallelThreshold()) return false
+    const { isSplittable } = await reader()
+    return await isSplittable(file)
   } catch {
     return false
   }
@@ -54,6 +59,7 @@ export async function simulateInParallel(
   ruleLevels: Level[],
   onMalformed: (m: MalformedLine) => void,
 ): Promise<SimulationState> {
+  const { splitIntoLineRanges } = await reader()
   const ranges = await splitIntoLineRanges(file, Math.min(availableParallelism(), 8))
   const outputs = await Promise.all(
     ranges.map((range) => runWorker({ policy: loaded.policy, version: loaded.kubernetesVersion, ruleLevels, file, range })),

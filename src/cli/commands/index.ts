@@ -1,58 +1,73 @@
 /**
- * @module The command table: every `kubetrail` command, in the order `--help` lists them.
- * Adding a command = one module in this folder + one line here.
+ * @module The command table: every `kubetrail` command, in the order `--help` lists them, each
+ * loaded only when it is run (or when its help is asked for): a command's module and what it
+ * imports (DuckDB, the HTTP server, the CEL compiler, TypeBox) cost the others nothing at start.
+ * Adding a command = one module in this folder + one line here (a test holds the paths equal).
  */
 import type { CommandDefinition } from '../command.js'
-import policyCheck from './policy-check.js'
-import policyExplain from './policy-explain.js'
-import policySimulate from './policy-simulate.js'
-import policyDiff from './policy-diff.js'
-import policyLint from './policy-lint.js'
-import policyInit from './policy-init.js'
-import importLogs from './import.js'
-import query from './query.js'
-import who from './who.js'
-import top from './top.js'
-import history from './history.js'
-import sql from './sql.js'
-import verify from './verify.js'
-import prune from './prune.js'
-import { storeCopy, storeInit, storeStatus } from './store.js'
-import serve from './serve.js'
-import webhookConfig from './webhook-config.js'
-import replay from './replay.js'
-import doctor from './doctor.js'
-import { enableCommand, disableCommand } from './enable.js'
-import { rulesCheck, rulesCoverage } from './rules.js'
-import detect from './detect.js'
-import alerts from './alerts.js'
 
-export const COMMANDS: readonly CommandDefinition<never>[] = [
-  policyCheck as CommandDefinition<never>,
-  policyExplain as CommandDefinition<never>,
-  policyLint as CommandDefinition<never>,
-  policySimulate as CommandDefinition<never>,
-  policyDiff as CommandDefinition<never>,
-  policyInit as CommandDefinition<never>,
-  importLogs as CommandDefinition<never>,
-  query as CommandDefinition<never>,
-  who as CommandDefinition<never>,
-  history as CommandDefinition<never>,
-  top as CommandDefinition<never>,
-  sql as CommandDefinition<never>,
-  verify as CommandDefinition<never>,
-  prune as CommandDefinition<never>,
-  storeInit as CommandDefinition<never>,
-  storeStatus as CommandDefinition<never>,
-  storeCopy as CommandDefinition<never>,
-  serve as CommandDefinition<never>,
-  webhookConfig as CommandDefinition<never>,
-  replay as CommandDefinition<never>,
-  doctor as CommandDefinition<never>,
-  enableCommand as CommandDefinition<never>,
-  disableCommand as CommandDefinition<never>,
-  rulesCheck as CommandDefinition<never>,
-  rulesCoverage as CommandDefinition<never>,
-  detect as CommandDefinition<never>,
-  alerts as CommandDefinition<never>,
+export interface CommandEntry {
+  /** Words after `kubetrail`: the same as the module's `path`. */
+  readonly path: readonly string[]
+  load(): Promise<CommandDefinition<never>>
+}
+
+type Module = Record<string, unknown>
+
+function entry(path: string[], importer: () => Promise<Module>, name = 'default'): CommandEntry {
+  return { path, load: async () => (await importer())[name] as CommandDefinition<never> }
+}
+
+export const COMMAND_TABLE: readonly CommandEntry[] = [
+  entry(['policy', 'check'], () => import('./policy-check.js')),
+  entry(['policy', 'explain'], () => import('./policy-explain.js')),
+  entry(['policy', 'lint'], () => import('./policy-lint.js')),
+  entry(['policy', 'simulate'], () => import('./policy-simulate.js')),
+  entry(['policy', 'diff'], () => import('./policy-diff.js')),
+  entry(['policy', 'init'], () => import('./policy-init.js')),
+  entry(['import'], () => import('./import.js')),
+  entry(['query'], () => import('./query.js')),
+  entry(['who'], () => import('./who.js')),
+  entry(['history'], () => import('./history.js')),
+  entry(['top'], () => import('./top.js')),
+  entry(['sql'], () => import('./sql.js')),
+  entry(['verify'], () => import('./verify.js')),
+  entry(['prune'], () => import('./prune.js')),
+  entry(['store', 'init'], () => import('./store.js'), 'storeInit'),
+  entry(['store', 'status'], () => import('./store.js'), 'storeStatus'),
+  entry(['store', 'copy'], () => import('./store.js'), 'storeCopy'),
+  entry(['serve'], () => import('./serve.js')),
+  entry(['webhook-config'], () => import('./webhook-config.js')),
+  entry(['replay'], () => import('./replay.js')),
+  entry(['doctor'], () => import('./doctor.js')),
+  entry(['enable'], () => import('./enable.js'), 'enableCommand'),
+  entry(['disable'], () => import('./enable.js'), 'disableCommand'),
+  entry(['rules', 'check'], () => import('./rules.js'), 'rulesCheck'),
+  entry(['rules', 'coverage'], () => import('./rules.js'), 'rulesCoverage'),
+  entry(['detect'], () => import('./detect.js')),
+  entry(['alerts'], () => import('./alerts.js')),
 ]
+
+/** The definitions of `entries` (default: every command), in table order. */
+export function loadCommands(entries: readonly CommandEntry[] = COMMAND_TABLE): Promise<Array<CommandDefinition<never>>> {
+  return Promise.all(entries.map((e) => e.load()))
+}
+
+/**
+ * The commands an invocation can need: those its leading words name (`policy check` → one,
+ * `policy` → the group's), none for a bare `--version`, and every one otherwise (the overall
+ * help, or an unknown word, which commander answers with a suggestion).
+ */
+export function commandsFor(argv: readonly string[]): readonly CommandEntry[] {
+  const words: string[] = []
+  for (const a of argv) {
+    if (a.startsWith('-')) {
+      if (words.length > 0) break
+      continue
+    }
+    words.push(a)
+  }
+  if (words.length === 0) return argv.some((a) => a === '-V' || a === '--version') && !argv.some((a) => a === '-h' || a === '--help') ? [] : COMMAND_TABLE
+  const matching = COMMAND_TABLE.filter((e) => e.path.every((p, i) => i >= words.length || words[i] === p))
+  return matching.length > 0 ? matching : COMMAND_TABLE
+}

@@ -14,10 +14,9 @@ import { chmodSync, closeSync, createReadStream, existsSync, fstatSync, mkdtempS
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
-import { checkAuditEvent, type AuditEvent } from '../../model/index.js'
+import type { AuditEvent } from '../../model/index.js'
 import { KubetrailError } from '../../core/errors.js'
 import { fsyncPath } from '../../core/durable.js'
-import { describeProblem } from '../../ingest/index.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, checkBeforeRewrite, headOf, liveLinks, nextLink, readChain, verifyChain, type ContentCheck } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
@@ -408,7 +407,7 @@ export class DuckDbSegmentStore implements AuditStore {
       FROM (SELECT idx, try(json_transform(raw, ${sqlString(KEY_STRUCT)})) AS t FROM ${source})`)
     for (const bad of await this.all<{ idx: string; problem: string }>('SELECT idx, problem FROM fresh WHERE problem IS NOT NULL ORDER BY idx')) {
       const e = await eventAt(Number(bad.idx))
-      malformed.push({ file: e.file, line: e.line, reason: preciseReason(e.json, bad.problem) })
+      malformed.push({ file: e.file, line: e.line, reason: await preciseReason(e.json, bad.problem) })
     }
     await this.conn.run('DELETE FROM fresh WHERE problem IS NOT NULL')
     const [range] = await this.all<{ lo: string | null; hi: string | null; n: string }>(
@@ -745,7 +744,9 @@ function fileSha256Sync(path: string): string {
 }
 
 /** The schema's precise reason for a row SQL rejected (the SQL reason when JSON does not parse). */
-function preciseReason(json: string, sqlReason: string): string {
+async function preciseReason(json: string, sqlReason: string): Promise<string> {
+  // loaded for a malformed event only: the schema checks are ~220 modules a query does without
+  const [{ checkAuditEvent }, { describeProblem }] = await Promise.all([import('../../model/check.js'), import('../../ingest/index.js')])
   let value: unknown
   try {
     value = JSON.parse(json)
