@@ -10,7 +10,7 @@ import { API_VERSION, goJson, LEVELS, STAGES, type AuditEvent, type FieldProblem
 import { checkAuditEvent } from '../model/check.js'
 import { AuditRecord, parseFull, parseHead, type HeadParse, type RawEvent } from './record.js'
 import { looksLikeLegacyLine, parseLegacyLine } from './legacy.js'
-import { openByteSource, splitLines, type ByteRange } from './source.js'
+import { EVENT_LIST_PREFIX, openByteSource, splitLines, type ByteRange } from './source.js'
 
 export interface MalformedLine {
   file: string
@@ -227,7 +227,6 @@ export async function readAuditLogAll(path: string, options: Omit<ReadOptions, '
   return { records, malformed }
 }
 
-const EVENT_LIST_PREFIX = /^\{\s*"(kind|apiVersion)"\s*:\s*"(EventList|audit\.k8s\.io\/v1)"\s*,\s*"(kind|apiVersion)"\s*:\s*"(EventList|audit\.k8s\.io\/v1)"/
 
 /**
  * Events as JSON text, for storing them exactly as recorded: a log line that is an event is

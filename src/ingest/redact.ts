@@ -184,6 +184,15 @@ export class Redactor {
   }
 }
 
+/**
+ * The data directory's key when it has one, else a key for this process only (markers then match
+ * within one run): for showing events read from files without creating a store.
+ */
+export function readRedactionKey(dataDir: string): Buffer {
+  const path = join(dataDir, 'redaction.key')
+  return existsSync(path) ? Buffer.from(readFileSync(path, 'utf8').trim(), 'hex') : randomBytes(32)
+}
+
 /** The HMAC key for redaction markers: made once per data directory, 0600 (markers match across the collector and imports). */
 export function redactionKey(dataDir: string): Buffer {
   const path = join(dataDir, 'redaction.key')
@@ -203,3 +212,6 @@ export function mayHoldSecrets(text: string): boolean {
 /** One pass each (most events are Metadata-level: no body, the first test fails fast). */
 const BODY_OR_ESCAPE = /"(?:requestObject|responseObject)"|\\u/
 const SECRET_HINT = new RegExp(`"(?:secrets|token|tokenreviews|${[...CREDENTIAL_KEYS].join('|')})"|\\\\u`, 'i')
+
+/** The two patterns of `mayHoldSecrets` (the second is case-insensitive), for engines that test them themselves. */
+export const SECRET_TEXT = { body: BODY_OR_ESCAPE.source, hint: SECRET_HINT.source }

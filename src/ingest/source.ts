@@ -217,3 +217,55 @@ export async function splitIntoLineRanges(path: string, parts: number): Promise<
     await handle.close()
   }
 }
+
+/** The start of a line that is a webhook EventList body, not an event. */
+export const EVENT_LIST_PREFIX = /^\{\s*"(kind|apiVersion)"\s*:\s*"(EventList|audit\.k8s\.io\/v1)"\s*,\s*"(kind|apiVersion)"\s*:\s*"(EventList|audit\.k8s\.io\/v1)"/
+
+/** What a log file looks like from its start, for readers that take plain NDJSON only. */
+export interface LogFileShape {
+  gzip: boolean
+  /**
+   * True when its lines are audit events, one JSON object per line (not EventList bodies, the
+   * legacy text format or a pretty-printed document), and no CR was seen (a CR ends a line for
+   * some line readers): such a file can be read as lines by another reader, e.g. DuckDB's.
+   */
+  eventLines: boolean
+  /** True when the file (plain only) does not end with a newline: its last line may be cut short. */
+  unterminated: boolean
+}
+
+/** Reads the first ~1 MB of a log (decompressed) to say how it can be read; `-` is stdin, never `eventLines`. */
+export async function sniffLogFile(path: string): Promise<LogFileShape> {
+  if (path === '-') return { gzip: false, eventLines: false, unterminated: false }
+  const gzip = await sniffFile(path)
+  const source = await openByteSource(path)
+  const parts: Buffer[] = []
+  let bytes = 0
+  try {
+    for await (const chunk of source.stream) {
+      parts.push(chunk)
+      bytes += chunk.length
+      if (bytes >= CHUNK_BYTES) break
+    }
+  } catch {
+    // a broken gzip stream: the JavaScript reader reports it where it breaks
+    return { gzip, eventLines: false, unterminated: false }
+  } finally {
+    ;(source.stream as { destroy?: () => void }).destroy?.()
+  }
+  const head = Buffer.concat(parts).toString('latin1')
+  const first = head.split('\n').find((l) => l.trim() !== '')?.trim() ?? ''
+  const eventLines = !head.includes('\r') && first.startsWith('{') && first !== '{' && !EVENT_LIST_PREFIX.test(first)
+  let unterminated = false
+  if (!gzip) {
+    const handle = await open(path, 'r')
+    try {
+      const size = (await handle.stat()).size
+      const last = Buffer.alloc(1)
+      unterminated = size > 0 && (await handle.read(last, 0, 1, size - 1)).bytesRead === 1 && last[0] !== 10
+    } finally {
+      await handle.close()
+    }
+  }
+  return { gzip, eventLines, unterminated }
+}

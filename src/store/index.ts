@@ -7,8 +7,10 @@ import { join, resolve } from 'node:path'
 import { KubetrailError } from '../core/errors.js'
 import { describeLocation, type StoreLocation } from './location.js'
 import type { AuditStore, OpenOptions } from './types.js'
+import type { LogFilesOptions } from './duckdb/file-store.js'
 
 export type * from './types.js'
+export type { LogFilesOptions } from './duckdb/file-store.js'
 export { TOP_FIELDS } from './types.js'
 export { DEFAULT_DATA_DIR, resolveDataDir, StoreBusyError } from './data-dir.js'
 export { describeLocation, localDir, parseStoreUrl, resolveStore, type ClickHouseLocation, type StoreFlags, type StoreLocation } from './location.js'
@@ -97,6 +99,16 @@ function borrowed(store: AuditStore): AuditStore {
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
     },
   })
+}
+
+/**
+ * Log files queried where they lie (NDJSON plain or gzip natively, other formats through the log
+ * reader): a read-only store over them. Paths are files (directories and globs are the caller's
+ * to expand), or `-` for standard input.
+ */
+export async function openLogFiles(paths: readonly string[], options: LogFilesOptions = {}): Promise<AuditStore> {
+  const { LogFileStore } = await import('./duckdb/file-store.js')
+  return LogFileStore.open(paths, options)
 }
 
 /** The columns of the `events` view that `kubetrail sql` queries. */

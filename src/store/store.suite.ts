@@ -25,6 +25,15 @@ export interface StoreFactory {
   editLink?: (dir: string, seq: number, edit: (link: ChainLink) => void) => Promise<void>
 }
 
+/**
+ * A store that only reads what it is given (log files read where they lie): it runs the suite's
+ * questions, not its writes. `load` answers over these events, each inner list one file, in order.
+ */
+export interface ReadOnlyStoreFactory {
+  readOnly: true
+  load(files: ReadonlyArray<readonly RawEvent[]>, dir: string): Promise<AuditStore>
+}
+
 const FULL = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
 
 export function rawEvents(file = FULL): RawEvent[] {
@@ -40,14 +49,39 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out
 }
 
-export function runStoreSuite(name: string, factory: StoreFactory): void {
+export function runStoreSuite(name: string, factory: StoreFactory | ReadOnlyStoreFactory): void {
+  const writable = 'open' in factory ? factory : undefined
   const fresh = async (write = true) => {
     const dir = mkdtempSync(join(tmpdir(), 'kubetrail-store-'))
-    return { dir, store: await factory.open(dir, write) }
+    return { dir, store: await writable!.open(dir, write) }
   }
+  /** A store holding these events: appended batch by batch, or files read where they lie. */
+  const holding = async (...files: Array<readonly RawEvent[]>): Promise<AuditStore> => {
+    if (!writable) return (factory as ReadOnlyStoreFactory).load(files, mkdtempSync(join(tmpdir(), 'kubetrail-store-')))
+    const { store } = await fresh()
+    for (const f of files) await store.append(f, 'default')
+    return store
+  }
+  /** Tests of writing: for stores that write. */
+  const writes = writable ? it : (_name: string, _test: () => Promise<void>) => undefined
 
   describe(`store suite: ${name}`, () => {
-    it('stores every event once, however often it is appended', async () => {
+    it('holds every event once, however often it is given (overlapping files or batches)', async () => {
+      const events = rawEvents()
+      const store = await holding(events.slice(0, 1000), events.slice(500), events)
+      expect(await store.count({})).toBe(events.length)
+      expect(await store.count({ verbs: ['get'] })).toBe(events.filter((e) => JSON.parse(e.json).verb === 'get').length)
+      const listed = await collect(store.query({ order: 'oldest' }))
+      expect(listed).toHaveLength(events.length)
+      expect(new Set(listed.map((s) => s.raw)).size).toBe(events.length)
+      // a page of events is a page of distinct events
+      const paged = await collect(store.query({ order: 'oldest', limit: 700, offset: 650 }))
+      expect(new Set(paged.map((s) => s.raw)).size).toBe(700)
+      expect(paged.map((s) => s.event.requestReceivedTimestamp)).toEqual(listed.slice(650, 1350).map((s) => s.event.requestReceivedTimestamp))
+      await store.close()
+    })
+
+    writes('stores every event once, however often it is appended', async () => {
       const { store } = await fresh()
       const events = rawEvents()
       const first = await store.append(events.slice(0, 1000), 'default')
@@ -68,7 +102,7 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await store.close()
     })
 
-    it('property: any sequence of overlapping batches stores each event exactly once', async () => {
+    writes('property: any sequence of overlapping batches stores each event exactly once', async () => {
       const events = rawEvents().slice(0, 300)
       await fc.assert(
         fc.asyncProperty(fc.array(fc.tuple(fc.nat(299), fc.nat(299)), { minLength: 1, maxLength: 4 }), async (ranges) => {
@@ -92,15 +126,14 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
     })
 
     it('keeps every event losslessly', async () => {
-      const { store } = await fresh()
       const events = rawEvents()
-      await store.append(events, 'default')
+      const store = await holding(events)
       const stored = await collect(store.query({ order: 'oldest' }))
       expect(new Set(stored.map((s) => s.raw))).toEqual(new Set(events.map((e) => e.json)))
       await store.close()
     })
 
-    it('reports malformed events with file and line and stores their neighbours', async () => {
+    writes('reports malformed events with file and line and stores their neighbours', async () => {
       const { store } = await fresh()
       const events = rawEvents().slice(0, 5)
       events.splice(2, 0, { json: '{"oops": ', file: 'x.log', line: 99 }, { json: '{"kind":"Event","level":"Metadata"}', file: 'x.log', line: 100 })
@@ -113,8 +146,7 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
     })
 
     it('answers "who deleted deployment novelapp" from the real apiserver log', async () => {
-      const { store } = await fresh()
-      await store.append(rawEvents(), 'default')
+      const store = await holding(rawEvents())
       const hits = await collect(store.query({ verbs: ['delete'], resources: [{ apiGroup: 'apps', resource: 'deployments' }], namespace: 'production', name: 'novelapp', stages: ['ResponseComplete'] }))
       expect(hits.map((h) => [h.event.user.username, h.event.responseStatus?.code])).toEqual([
         ['bob@example.com', 200],
@@ -124,9 +156,8 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
     })
 
     it('perRequest: one event per request, its latest stage among the matching ones; counts requests; stats give the stored range', async () => {
-      const { store } = await fresh()
       const events = rawEvents()
-      await store.append(events, 'default')
+      const store = await holding(events)
       const parsed = events.map((e) => JSON.parse(e.json) as AuditEvent)
       const rank = (s: string) => (s === 'ResponseComplete' || s === 'Panic' ? 3 : s === 'ResponseStarted' ? 2 : 1)
       const best = new Map<string, AuditEvent>()
@@ -153,9 +184,8 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
     })
 
     it('filters by user, group, verb, code range, time and namespace, newest first', async () => {
-      const { store } = await fresh()
       const events = rawEvents()
-      await store.append(events, 'default')
+      const store = await holding(events)
       const parsed = events.map((e) => JSON.parse(e.json) as { user: { username?: string; groups?: string[] }; verb: string; responseStatus?: { code?: number }; requestReceivedTimestamp: string; objectRef?: { namespace?: string } })
       const expectCount = async (q: Parameters<AuditStore['count']>[0], pred: (p: (typeof parsed)[number]) => boolean) => expect(await store.count(q)).toBe(parsed.filter(pred).length)
       await expectCount({ users: ['alice@example.com'] }, (p) => p.user.username === 'alice@example.com')
@@ -191,12 +221,11 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       const base = rawEvents().slice(0, 1)[0]!
       await fc.assert(
         fc.asyncProperty(fc.array(fc.array(ip, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 12 }), async (ipLists) => {
-          const { store } = await fresh()
           const events = ipLists.map((ips, i) => {
             const e = JSON.parse(base.json) as Record<string, unknown>
             return { json: JSON.stringify({ ...e, auditID: `ip-${i}`, sourceIPs: ips }), file: 'gen', line: i + 1 }
           })
-          await store.append(events, 'default')
+          const store = await holding(events)
           const expected = ipLists.filter((ips) => ips.some(isExternalIP)).length
           expect(await store.count({ sourceExternal: true })).toBe(expected)
           expect(await store.count({ sourceExternal: false })).toBe(ipLists.length - expected)
@@ -207,9 +236,8 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
     })
 
     it('privilegedPod and authFailed select what the presets\' body checks select, on a real log', async () => {
-      const { store } = await fresh()
       const events = rawEvents()
-      await store.append(events, 'default')
+      const store = await holding(events)
       const parsed = events.map((e) => JSON.parse(e.json) as AuditEvent)
       const privileged = parsed.filter((e) => carriesPodSpec(e.objectRef) && privilegedReasons(e.requestObject).length > 0)
       const failed = parsed.filter((e) => e.responseStatus?.code === 401 || (e.objectRef?.resource === 'tokenreviews' && e.objectRef.apiGroup === 'authentication.k8s.io' && tokenReviewFailed(e)))
@@ -221,16 +249,16 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await store.close()
     })
 
-    it('verifies its chain, and names the batch that was tampered with', async () => {
-      if (!factory.tamper) return
+    writes('verifies its chain, and names the batch that was tampered with', async () => {
+      if (!writable?.tamper) return
       for (const how of ['alter', 'delete-event', 'reorder', 'insert', 'remove-batch'] as const) {
         const { dir, store } = await fresh()
         const events = rawEvents()
         for (let i = 0; i < 4; i++) await store.append(events.slice(i * 400, (i + 1) * 400), 'default')
         expect((await store.verify()).ok).toBe(true)
         await store.close()
-        await factory.tamper(dir, 3, how)
-        const reopened = await factory.open(dir, false)
+        await writable!.tamper(dir, 3, how)
+        const reopened = await writable!.open(dir, false)
         const report = await reopened.verify()
         expect(report.ok, how).toBe(false)
         expect(report.problems.map((p) => p.seq), how).toContain(3)
@@ -239,7 +267,7 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       }
     })
 
-    it('compacts small batches into one segment: same events, same answers, chain still verifiable', async () => {
+    writes('compacts small batches into one segment: same events, same answers, chain still verifiable', async () => {
       const { dir, store } = await fresh()
       const events = rawEvents()
       for (let i = 0; i < events.length; i += 150) await store.append(events.slice(i, i + 150), 'default')
@@ -255,12 +283,12 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       expect((await store.append(events.slice(0, 300), 'default')).stored).toBe(0)
       expect((await store.verify()).ok).toBe(true)
       await store.close()
-      const reopened = await factory.open(dir, false)
+      const reopened = await writable!.open(dir, false)
       expect((await reopened.verify()).ok).toBe(true)
       await reopened.close()
     })
 
-    it('prunes whole old batches and keeps the chain verifiable', async () => {
+    writes('prunes whole old batches and keeps the chain verifiable', async () => {
       const { store } = await fresh()
       const events = rawEvents()
       await store.append(events.slice(0, 900), 'default')
@@ -275,14 +303,14 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await store.close()
     })
 
-    it('compaction refuses to merge a batch that is not what was committed (8 events re-attributed), and verify keeps reporting it', async () => {
-      if (!factory.tamper) return
+    writes('compaction refuses to merge a batch that is not what was committed (8 events re-attributed), and verify keeps reporting it', async () => {
+      if (!writable?.tamper) return
       const { dir, store } = await fresh()
       const events = rawEvents()
       for (let i = 0; i < 5; i++) await store.append(events.slice(i * 150, (i + 1) * 150), 'default')
       await store.close()
-      await factory.tamper(dir, 3, 'reattribute')
-      const writer = await factory.open(dir, true)
+      await writable!.tamper(dir, 3, 'reattribute')
+      const writer = await writable!.open(dir, true)
       expect(await writer.count({ users: ['mallory@example.com'] })).toBe(8)
       await expect(writer.compact({ smallerThan: 1000, targetEvents: 100_000 })).rejects.toMatchObject({ code: 'KT_STORE_TAMPERED', message: expect.stringMatching(/^compaction refused: batch 3 /) })
       expect((await writer.stats()).batches).toBe(5)
@@ -292,15 +320,15 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await writer.close()
     })
 
-    it('prune decides from the events: a recent batch whose link says it ended in 2001 is kept, and verify names the edited link', async () => {
-      if (!factory.editLink) return
+    writes('prune decides from the events: a recent batch whose link says it ended in 2001 is kept, and verify names the edited link', async () => {
+      if (!writable?.editLink) return
       const { dir, store } = await fresh()
       const events = rawEvents()
       await store.append(events.slice(0, 900), 'default')
       await store.append(events.slice(900), 'default')
       await store.close()
-      await factory.editLink(dir, 2, (l) => void (l.lastAt = '2001-01-01T00:00:00.000000Z'))
-      const writer = await factory.open(dir, true)
+      await writable!.editLink(dir, 2, (l) => void (l.lastAt = '2001-01-01T00:00:00.000000Z'))
+      const writer = await writable!.open(dir, true)
       const newest = Math.max(...events.map((e) => Date.parse((JSON.parse(e.json) as AuditEvent).stageTimestamp)))
       // a cutoff after 2001 but before the batch's own events
       expect(await writer.prune(new Date(newest - 86_400_000 * 365))).toEqual({ prunedBatches: 0, prunedEvents: 0 })
@@ -310,16 +338,16 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await writer.close()
     })
 
-    it('a tail cut off the chain (the last link and its data) passes a plain verify, but not one with the head recorded before', async () => {
-      if (!factory.tamper) return
+    writes('a tail cut off the chain (the last link and its data) passes a plain verify, but not one with the head recorded before', async () => {
+      if (!writable?.tamper) return
       const { dir, store } = await fresh()
       const events = rawEvents()
       for (let i = 0; i < 3; i++) await store.append(events.slice(i * 300, (i + 1) * 300), 'default')
       const recorded = (await store.head())!
       expect(recorded.seq).toBe(3)
       await store.close()
-      await factory.tamper(dir, 3, 'truncate')
-      const reader = await factory.open(dir, false)
+      await writable!.tamper(dir, 3, 'truncate')
+      const reader = await writable!.open(dir, false)
       expect((await reader.verify()).ok).toBe(true)
       const report = await reader.verify({ expectHead: recorded })
       expect(report.ok).toBe(false)
@@ -327,12 +355,12 @@ export function runStoreSuite(name: string, factory: StoreFactory): void {
       await reader.close()
     })
 
-    it('lets a reader query while a writer holds the store, and refuses a second writer clearly', async () => {
+    writes('lets a reader query while a writer holds the store, and refuses a second writer clearly', async () => {
       const { dir, store } = await fresh()
       await store.append(rawEvents().slice(0, 100), 'default')
-      const reader = await factory.open(dir, false)
+      const reader = await writable!.open(dir, false)
       expect(await reader.count({})).toBe(100)
-      await expect(factory.open(dir, true)).rejects.toMatchObject({ code: 'KT_STORE_BUSY' })
+      await expect(writable!.open(dir, true)).rejects.toMatchObject({ code: 'KT_STORE_BUSY' })
       await reader.close()
       await store.close()
     })

@@ -5,7 +5,8 @@
 import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { UsageError } from '../../core/errors.js'
 import { parseResourceName } from '../../model/index.js'
-import { openStore, resolveStore, type StoredEvent, type StoreFlags } from '../../store/index.js'
+import type { StoredEvent, StoreFlags } from '../../store/index.js'
+import { LOGS_ARG, NO_REDACT_OPTION, openEventSource } from '../log-files.js'
 import { diffObjects, formatChange } from '../../query/index.js'
 import { cleanCell } from '../output.js'
 import { Type, type Static } from '@sinclair/typebox'
@@ -13,6 +14,7 @@ import { Type, type Static } from '@sinclair/typebox'
 interface HistoryOptions extends StoreFlags {
   namespace?: string
   cluster?: string[]
+  redact?: boolean
 }
 
 const CHANGES = ['create', 'update', 'patch', 'delete']
@@ -104,16 +106,17 @@ function renderHistory(entries: readonly HistoryEntry[]): string {
 export default defineCommand<HistoryOptions>({
   path: ['history'],
   summary: "every change to one object over time: who, when, result, and what changed where bodies were logged",
-  args: [{ name: '<object>', description: 'RESOURCE/NAME, e.g. deployment/webapp, cm/app-config, clusterrolebinding/bob-cluster-admin' }],
-  options: [{ flags: '-n, --namespace <ns>', description: 'namespace of the object' }, { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true }, ...STORE_OPTIONS],
+  args: [{ name: '<object>', description: 'RESOURCE/NAME, e.g. deployment/webapp, cm/app-config, clusterrolebinding/bob-cluster-admin' }, LOGS_ARG],
+  options: [{ flags: '-n, --namespace <ns>', description: 'namespace of the object' }, { flags: '--cluster <name>', description: 'cluster (repeatable)', repeatable: true }, ...STORE_OPTIONS, NO_REDACT_OPTION],
   output: { schema: HISTORY_SCHEMA },
-  examples: ['kubetrail history deployment/webapp -n production', 'kubetrail history clusterrolebinding/bob-cluster-admin -o json'],
-  async handler([target], opts, ctx) {
+  examples: ['kubetrail history deployment/webapp -n production', 'kubetrail history clusterrolebinding/bob-cluster-admin -o json', "kubetrail history cm/app-config -n production 'audit-*.log.gz' audit.log"],
+  async handler([target, ...logs], opts, ctx) {
     const slash = target?.indexOf('/') ?? -1
     if (!target || slash < 0) throw new UsageError('give RESOURCE/NAME, e.g. deployment/webapp')
     const res = parseResourceName(target.slice(0, slash))
     const name = target.slice(slash + 1)
-    const store = await openStore(resolveStore(opts, ctx.cwd))
+    const warnings: string[] = []
+    const { store, finish } = await openEventSource(logs, opts, ctx, warnings)
     const found: StoredEvent[] = []
     try {
       const q = {
@@ -129,9 +132,10 @@ export default defineCommand<HistoryOptions>({
       for await (const e of store.query(q)) found.push(e)
     } finally {
       await store.close()
+      finish()
     }
     const entries = historyOf(found)
-    if (entries.length === 0) return { report: { data: [], text: () => `No change to ${target}${opts.namespace ? ` in ${opts.namespace}` : ''} is in the store.\n` }, exitCode: 1 }
-    return { report: { data: entries, text: () => renderHistory(entries) } }
+    if (entries.length === 0) return { report: { data: [], text: () => `No change to ${target}${opts.namespace ? ` in ${opts.namespace}` : ''} is in ${logs.length > 0 ? 'the logs' : 'the store'}.\n` }, exitCode: 1, warnings }
+    return { report: { data: entries, text: () => renderHistory(entries) }, warnings }
   },
 })

@@ -1,11 +1,11 @@
 /**
  * @module `kubetrail import FILE...|DIR|-`: audit logs into the store, each event once.
  */
-import { readdirSync, statSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { statSync } from 'node:fs'
 import { Type } from '@sinclair/typebox'
 import { defineCommand, STORE_OPTIONS, type CommandContext } from '../command.js'
-import { FileNotFoundError, UsageError } from '../../core/errors.js'
+import { UsageError } from '../../core/errors.js'
+import { expandInputs } from '../log-files.js'
 import { checkClusterFlag } from '../../core/cluster.js'
 import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, sanitizeText, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
@@ -36,40 +36,6 @@ const IMPORT_SCHEMA = Type.Object(
   { additionalProperties: false },
 )
 
-function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
-}
-
-/** Files named on the command line: directories expand to their audit logs, `*` patterns are matched. */
-export function expandInputs(args: readonly string[], cwd: string): string[] {
-  const out: string[] = []
-  for (const arg of args) {
-    if (arg === '-') {
-      out.push(arg)
-      continue
-    }
-    const path = resolve(cwd, arg)
-    if (/[*?]/.test(basename(arg))) {
-      const dir = dirname(path)
-      const re = globToRegExp(basename(arg))
-      const matches = readdirSync(dir).filter((f) => re.test(f)).map((f) => join(dir, f))
-      if (matches.length === 0) throw new FileNotFoundError(arg, 'no file matches')
-      out.push(...rotationOrder(matches))
-      continue
-    }
-    let st
-    try {
-      st = statSync(path)
-    } catch {
-      throw new FileNotFoundError(arg, 'audit log')
-    }
-    if (st.isDirectory()) {
-      const logs = readdirSync(path).filter((f) => !f.startsWith('.') && /\.(log|json|ndjson|jsonl)(\.gz)?$|\.gz$/.test(f)).map((f) => join(path, f))
-      out.push(...rotationOrder(logs))
-    } else out.push(path)
-  }
-  return out
-}
 
 /** A progress line: percentage and ETA when the total is known (plain files), else bytes and rate. */
 function progressReporter(ctx: CommandContext, totalBytes: number | undefined): (events: number, files: number, bytes: number) => void {

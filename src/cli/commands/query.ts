@@ -5,7 +5,8 @@ import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { EVENT_LIST_SCHEMA, renderEvents } from '../event-output.js'
 import { isMachineFormat, type OutputFormat } from '../output.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
-import { openStore, resolveStore, type AuditStore, type EventQuery, type StoredEvent, type StoreFlags } from '../../store/index.js'
+import type { AuditStore, EventQuery, StoredEvent, StoreFlags } from '../../store/index.js'
+import { LOGS_ARG, NO_REDACT_OPTION, openEventSource } from '../log-files.js'
 import { compileWhere, findPreset, latestStagePerRequest, QUERY_PRESETS, withPreset } from '../../query/index.js'
 import { UsageError } from '../../core/errors.js'
 
@@ -18,6 +19,7 @@ interface QueryOptions extends FilterOptions, StoreFlags {
   stages: string
   output: OutputFormat | 'csv'
   sort: 'newest' | 'oldest'
+  redact?: boolean
 }
 
 type Check = (e: StoredEvent) => boolean
@@ -113,8 +115,9 @@ export default defineCommand<QueryOptions>({
     'Filters are ANDed; repeated flags mean "any of". Results are newest first unless --sort oldest.\n' +
     "One row per request by default: the event of its latest stage (the one with the response code, and the\n" +
     'impersonation that only later stages carry); --stages all shows every stage event. The footer says how many\n' +
-    'requests and events matched. Also -o csv.',
-  args: [],
+    'requests and events matched. Also -o csv. With log files, they are read where they lie (plain or gzip, in\n' +
+    'parallel) instead of the store.',
+  args: [LOGS_ARG],
   options: [
     { flags: '--preset <name>', description: `a named question: ${QUERY_PRESETS.map((p) => p.name).join(', ')}` },
     ...FILTER_OPTIONS,
@@ -123,6 +126,7 @@ export default defineCommand<QueryOptions>({
     { flags: '--limit <n>', description: 'at most this many requests (events with --stages all); 0: no limit', default: String(DEFAULT_LIMIT) },
     { flags: '--sort <order>', description: 'newest or oldest first', default: 'newest', choices: ['newest', 'oldest'] },
     ...STORE_OPTIONS,
+    NO_REDACT_OPTION,
   ],
   output: { schema: EVENT_LIST_SCHEMA, extraFormats: ['csv'] },
   examples: [
@@ -131,8 +135,9 @@ export default defineCommand<QueryOptions>({
     'kubetrail query --resource secrets --code 2xx --limit 0 -o ndjson',
     'kubetrail query --source-ip 203.0.113.0/24 --code 401 --stages all',
     'kubetrail query --preset privileged-pods --since 7d -o wide',
+    "kubetrail query --preset secret-access /var/log/kubernetes/audit/ 'archive/audit-*.log.gz'",
   ],
-  async handler(_args, opts, ctx) {
+  async handler(logs, opts, ctx) {
     const filters = parseFilters(opts)
     let query = filters.query
     const where = opts.where !== undefined ? await compileWhere(opts.where) : undefined
@@ -142,7 +147,8 @@ export default defineCommand<QueryOptions>({
     const accept = allOf([filters.accept, where && ((e) => where(e.event)), preset?.accept && ((e) => preset.accept!(e.event))])
     const limit = query.limit === 0 ? undefined : query.limit
     const perRequest = opts.stages !== 'all'
-    const store = await openStore(resolveStore(opts, ctx.cwd))
+    const warnings: string[] = []
+    const { store, finish } = await openEventSource(logs, opts, ctx, warnings)
     const { limit: _ignored, ...rest } = query
     const base: EventQuery = { ...rest, order: opts.sort }
     const state = { more: false }
@@ -171,7 +177,6 @@ export default defineCommand<QueryOptions>({
       if (!state.more) return counts
       return `showing ${shown.toLocaleString('en-US')} of ${counts}: --limit 0 shows all, --limit N more; narrow with --since, --user, --verb, --resource${perRequest ? '; --stages all shows every stage event' : ''}`
     }
-    const warnings: string[] = []
     const machine = isMachineFormat(opts.output)
     const footer = async () => {
       if (!machine) return summary()
@@ -179,7 +184,12 @@ export default defineCommand<QueryOptions>({
       if (state.more) warnings.push(`showing the ${opts.sort} ${plural(shown, what)} that matched; more match: --limit 0 shows all`)
       return undefined
     }
-    return { output: closing(renderEvents(events, opts.output, { footer }), () => store.close()), warnings }
+    // warnings (malformed lines of log files) fill as the output streams: printed after it
+    const close = async () => {
+      await store.close()
+      finish()
+    }
+    return { output: closing(renderEvents(events, opts.output, { footer }), close), warnings }
   },
 })
 

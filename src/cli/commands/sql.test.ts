@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FIXTURES_DIR, requireFixture } from '../../../test/support/fixtures.js'
@@ -48,6 +49,9 @@ function fingerprint(dir: string): Record<string, string> {
 const root = mkdtempSync(join(tmpdir(), 'kubetrail-sqlesc-'))
 const dir = join(root, 'data')
 const outside = join(root, 'outside')
+/** A log read where it lies (`kubetrail sql STATEMENT FILE`): the same sandbox, its view over the file. */
+const logs = join(root, 'logs')
+const logFile = join(logs, 'audit.log.gz')
 let stopServe: (() => Promise<void>) | undefined
 let before: Record<string, string>
 
@@ -136,14 +140,20 @@ const ESCAPES: string[] = [
   "SUMMARIZE SELECT * FROM read_text('/etc/passwd')",
   "DESCRIBE SELECT * FROM glob('D/*')",
   "SELECT (SELECT count(*) FROM read_text('/etc/hostname'))",
+  // the log file a question reads (`L`), other than through the view
+  "SELECT * FROM read_text('L')",
+  "SELECT * FROM 'L'",
+  "COPY (SELECT 1) TO 'L'",
 ]
 
-const concrete = (statement: string, segment: string) => statement.replaceAll("'S'", `'${segment}'`).replaceAll("'D/", `'${dir}/`).replaceAll("'O/", `'${outside}/`)
+const concrete = (statement: string, segment: string) => statement.replaceAll("'S'", `'${segment}'`).replaceAll("'L'", `'${logFile}'`).replaceAll("'D/", `'${dir}/`).replaceAll("'O/", `'${outside}/`)
 
 beforeAll(async () => {
   const imported = await local(['import', requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')), '--data-dir', dir])
   expect(imported.code).toBe(0)
   mkdirSync(outside)
+  mkdirSync(logs)
+  writeFileSync(logFile, gzipSync(readFileSync(requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log')))))
   // a waiting WAL file and recorded alerts: event data outside the segments
   mkdirSync(join(dir, 'wal'), { mode: 0o700 })
   writeFileSync(join(dir, 'wal', '0000000001.wal'), 'default\t{"kind":"Event"}\n', { mode: 0o600 })
@@ -186,7 +196,23 @@ describe('kubetrail sql refuses everything but one read-only query', () => {
     expect(viaServe.code).toBe(1)
   })
 
+  it('runs queries over log files read where they lie, with the same answers as the store', async () => {
+    const q = "SELECT verb, count(*) AS n FROM events GROUP BY verb ORDER BY verb"
+    const stored = await local(['sql', q, '--json', '--data-dir', dir])
+    const read = await local(['sql', q, logFile, '--json', '--data-dir', dir])
+    expect(read.err).toBe('')
+    expect(read.out).toBe(stored.out)
+  })
+
+  it.each(ESCAPES)('refuses %s over log files read where they lie', async (statement) => {
+    const sql = concrete(statement, segment()).replaceAll("'L'", `'${logFile}'`)
+    const r = await local(['sql', sql, logFile, '--data-dir', dir])
+    expect(r.err, sql).toMatch(/\[KT_SQL_NOT_READ_ONLY\]/)
+    expect(r.code).toBe(1)
+  })
+
   it('left the data directory byte for byte as it was, and wrote nothing outside it', async () => {
+    expect(readdirSync(logs)).toEqual(['audit.log.gz'])
     expect(fingerprint(dir)).toEqual(before)
     expect(readdirSync(outside)).toEqual([])
     expect((await local(['verify', '--data-dir', dir])).code).toBe(0)

@@ -7,7 +7,8 @@ import { defineCommand, STORE_OPTIONS } from '../command.js'
 import { formatCount } from '../format.js'
 import { renderTable } from '../output.js'
 import { UsageError } from '../../core/errors.js'
-import { openStore, resolveStore, TOP_FIELDS, type TopField, type StoreFlags } from '../../store/index.js'
+import { TOP_FIELDS, type TopField, type StoreFlags } from '../../store/index.js'
+import { LOGS_ARG, openEventSource } from '../log-files.js'
 import { FILTER_OPTIONS, parseFilters, type FilterOptions } from '../query-options.js'
 
 interface TopOptions extends FilterOptions, StoreFlags {
@@ -21,7 +22,7 @@ export default defineCommand<TopOptions>({
   path: ['top'],
   summary: 'most frequent users, verbs, resources, endpoints, source IPs, codes or clients',
   description: 'Counts stage events (a request logged at three stages counts three times); --stage ResponseComplete counts requests.',
-  args: [],
+  args: [LOGS_ARG],
   options: [
     { flags: '--by <field>', description: TOP_FIELDS.join('|'), default: 'user', choices: TOP_FIELDS },
     ...FILTER_OPTIONS.filter((o) => !o.flags.startsWith('--source-ip')),
@@ -29,22 +30,25 @@ export default defineCommand<TopOptions>({
     ...STORE_OPTIONS,
   ],
   output: { schema: TOP_SCHEMA },
-  examples: ['kubetrail top --by endpoint', 'kubetrail top --by user --code 403 --since 24h', 'kubetrail top --by source-ip --stage ResponseComplete -o json'],
-  async handler(_args, opts, ctx) {
+  examples: ['kubetrail top --by endpoint', 'kubetrail top --by user --verb delete /var/log/kubernetes/audit/', 'kubetrail top --by user --code 403 --since 24h', 'kubetrail top --by source-ip --stage ResponseComplete -o json'],
+  async handler(logs, opts, ctx) {
     const { query } = parseFilters(opts)
     const limit = query.limit ?? 20
     if (limit < 1) throw new UsageError('--limit must be at least 1')
-    const store = await openStore(resolveStore(opts, ctx.cwd))
+    const warnings: string[] = []
+    const { store, finish } = await openEventSource(logs, opts, ctx, warnings)
+    let rows
     try {
       const { limit: _l, ...q } = query
-      const rows = await store.top(opts.by, q, limit)
-      const text = () =>
-        rows.length === 0
-          ? 'No matching events.\n'
-          : renderTable([{ header: 'COUNT', align: 'right' }, opts.by.toUpperCase()], rows.map((r) => [formatCount(r.count), r.value])) + '\n'
-      return { report: { data: rows, text } }
+      rows = await store.top(opts.by, q, limit)
     } finally {
       await store.close()
+      finish()
     }
+    const text = () =>
+      rows.length === 0
+        ? 'No matching events.\n'
+        : renderTable([{ header: 'COUNT', align: 'right' }, opts.by.toUpperCase()], rows.map((r) => [formatCount(r.count), r.value])) + '\n'
+    return { report: { data: rows, text }, warnings }
   },
 })

@@ -2,7 +2,7 @@
  * @module `EventQuery` → a SQL WHERE clause over the flattened columns, with bound parameters
  * (never string-built values).
  */
-import type { EventQuery } from '../types.js'
+import type { EventQuery, TopField } from '../types.js'
 
 /** The private, loopback, link-local, CGNAT and unspecified IPv4 prefixes, as a regular expression (shared with the `source_external` column). */
 export const PRIVATE_IPV4_PREFIX = String.raw`^(0|10|127|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|169\.254|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.`
@@ -20,9 +20,15 @@ export function perRequestClause(q: EventQuery): string {
 }
 
 export function buildWhere(q: EventQuery): { where: string; params: SqlParam[] } {
+  const { condition, params } = buildCondition(q)
+  return { where: condition === 'true' ? '' : `WHERE ${condition}`, params }
+}
+
+/** The query's filters as one SQL condition ('true' when there are none), with bound parameters. */
+export function buildCondition(q: EventQuery): { condition: string; params: SqlParam[] } {
   const params: SqlParam[] = []
   const parts = conditions(q, params)
-  return { where: parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '', params }
+  return { condition: parts.length > 0 ? parts.join(' AND ') : 'true', params }
 }
 
 /** The conditions of one query; an empty list given for a field means nothing can match. */
@@ -73,4 +79,17 @@ function conditions(q: EventQuery, params: SqlParam[]): string[] {
     parts.push(alternatives.length === 0 ? 'false' : `(${alternatives.join(' OR ')})`)
   }
   return parts
+}
+
+/** The value `top --by FIELD` counts, over the stored columns. */
+export const TOP_EXPR: Record<TopField, string> = {
+  user: "coalesce(username, '(unauthenticated)')",
+  verb: 'verb',
+  resource: "CASE WHEN resource = '' THEN split_part(request_uri, '?', 1) ELSE resource || CASE WHEN subresource <> '' THEN '/' || subresource ELSE '' END || CASE WHEN api_group <> '' THEN '.' || api_group ELSE '' END END",
+  endpoint: 'request_uri',
+  'source-ip': 'unnest(source_ips)',
+  code: "coalesce(CAST(code AS VARCHAR), '(none)')",
+  'user-agent': "coalesce(user_agent, '')",
+  namespace: '"namespace"',
+  cluster: '"cluster"',
 }

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, closeSync, createReadStream, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { duckdb, type DuckDBConnection, type DuckDBInstance } from './engine.js'
 import type { AuditEvent } from '../../model/index.js'
 import { KubetrailError } from '../../core/errors.js'
 import { fsyncPath } from '../../core/durable.js'
@@ -21,24 +21,14 @@ import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, checkBeforeRewrite, headOf, liveLinks, nextLink, readChain, verifyChain, type ContentCheck } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
 import type { AppendResult, AuditStore, ChainHead, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyOptions, VerifyReport } from '../types.js'
-import { buildWhere, perRequestClause, type SqlParam } from './query-sql.js'
+import { buildWhere, perRequestClause, TOP_EXPR, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 import { runReadOnlySql, type SandboxOptions, type SqlResult } from './sql-sandbox.js'
+import { preciseReason } from './log-scan.js'
 import { columnsOfStoreLines, fastColumnsOfStoreLines, readStoreLinesSql, STORE_LINE_MARKER, storeLineBatchesSql } from './store-line.js'
 
 const SEGMENT_DIGITS = 10
 
-const TOP_EXPR: Record<TopField, string> = {
-  user: "coalesce(username, '(unauthenticated)')",
-  verb: 'verb',
-  resource: "CASE WHEN resource = '' THEN split_part(request_uri, '?', 1) ELSE resource || CASE WHEN subresource <> '' THEN '/' || subresource ELSE '' END || CASE WHEN api_group <> '' THEN '.' || api_group ELSE '' END END",
-  endpoint: 'request_uri',
-  'source-ip': 'unnest(source_ips)',
-  code: "coalesce(CAST(code AS VARCHAR), '(none)')",
-  'user-agent': "coalesce(user_agent, '')",
-  namespace: '"namespace"',
-  cluster: '"cluster"',
-}
 
 function fileList(paths: string[]): string {
   return `[${paths.map(sqlString).join(', ')}]`
@@ -85,7 +75,7 @@ export class DuckDbSegmentStore implements AuditStore {
     // A writer's batches are bounded (--batch-size), so a small limit keeps the import's memory
     // flat; readers may sort or hold large results and get more.
     const memoryLimit = options.memoryLimit ?? (options.write ? '160MB' : '1GB')
-    const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), memory_limit: memoryLimit, temp_directory: spill, ...(options.write ? ALLOCATOR : {}) })
+    const instance = await duckdb().DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), memory_limit: memoryLimit, temp_directory: spill, ...(options.write ? ALLOCATOR : {}) })
     const conn = await instance.connect()
     // segments never change once committed, so their footers can be cached across statements
     await conn.run('SET parquet_metadata_cache = true')
@@ -536,7 +526,8 @@ export class DuckDbSegmentStore implements AuditStore {
     const { where, params } = buildWhere(q)
     const expr = TOP_EXPR[field]
     const rows = await this.all<{ value: string | null; n: string }>(
-      `SELECT ${expr} AS value, count(*) n FROM ${from} ${where} GROUP BY ALL ORDER BY n DESC, value LIMIT ${Math.max(1, Math.floor(limit))}`,
+      // the value in a subquery: DuckDB cannot group on an unnest (source-ip)
+      `SELECT value, count(*) n FROM (SELECT ${expr} AS value FROM ${from} ${where}) GROUP BY ALL ORDER BY n DESC, value LIMIT ${Math.max(1, Math.floor(limit))}`,
       params,
     )
     return rows.map((r) => ({ value: r.value ?? '', count: Number(r.n) }))
@@ -741,20 +732,6 @@ function fileSha256Sync(path: string): string {
   const hash = createHash('sha256')
   scanFileSync(path, (chunk) => hash.update(chunk))
   return hash.digest('hex')
-}
-
-/** The schema's precise reason for a row SQL rejected (the SQL reason when JSON does not parse). */
-async function preciseReason(json: string, sqlReason: string): Promise<string> {
-  // loaded for a malformed event only: the schema checks are ~220 modules a query does without
-  const [{ checkAuditEvent }, { describeProblem }] = await Promise.all([import('../../model/check.js'), import('../../ingest/index.js')])
-  let value: unknown
-  try {
-    value = JSON.parse(json)
-  } catch (error) {
-    return `invalid JSON: ${(error as Error).message.slice(0, 100)}`
-  }
-  const problem = checkAuditEvent(value)
-  return problem ? describeProblem(value, problem) : sqlReason
 }
 
 /** The `events` view's columns and types, for `kubetrail sql --columns`. */

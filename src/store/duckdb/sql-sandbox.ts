@@ -13,14 +13,14 @@
  * 3. The prepared statement's type, as DuckDB's binder decided it, must be SELECT (PRAGMA,
  *    SHOW and DESCRIBE that DuckDB rewrites into a query pass; COPY, ATTACH, SET, CALL … do not).
  * 4. It runs in a fresh in-memory DuckDB whose file access is limited to exactly the committed
- *    segment files (not their directory: an allowed directory may be written, and `COPY … TO` a
+ *    segment files (or the log files a question names) (not their directory: an allowed directory may be written, and `COPY … TO` a
  *    committed segment overwrote it), external access, extension loading and configuration
  *    locked, and spill files in a private 0700 directory removed afterwards.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DuckDBInstance, StatementType, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api'
+import { duckdb, type DuckDBConnection, type DuckDBPreparedStatement } from './engine.js'
 import { KubetrailError } from '../../core/errors.js'
 import { SqlNotReadOnlyError } from '../errors.js'
 import { COLUMNS, sqlString } from './columns.js'
@@ -48,9 +48,21 @@ export interface SqlResult {
   rows: unknown[][]
 }
 
-/** Runs `statement` over the `events` view of `segmentFiles` (committed segments, absolute paths). */
-export async function runReadOnlySql(segmentFiles: readonly string[], statement: string, options: SandboxOptions): Promise<SqlResult> {
+/**
+ * What the `events` view reads, when it is not committed segments: log files read where they
+ * lie. `files` are the only paths the sandbox may open; `prepare` runs before the lock-down
+ * (tables and functions the view needs), `view` is the SELECT the view is.
+ */
+export interface SandboxSource {
+  files: readonly string[]
+  prepare?: (c: DuckDBConnection) => Promise<void>
+  view: string
+}
+
+/** Runs `statement` over the `events` view of `source` (committed segments as absolute paths, or a view of its own). */
+export async function runReadOnlySql(source: readonly string[] | SandboxSource, statement: string, options: SandboxOptions): Promise<SqlResult> {
   const spill = mkdtempSync(join(tmpdir(), 'kubetrail-sql-'))
+  const { DuckDBInstance } = duckdb()
   const db = await DuckDBInstance.create(':memory:', {
     threads: String(options.threads),
     memory_limit: options.memoryLimit,
@@ -60,7 +72,7 @@ export async function runReadOnlySql(segmentFiles: readonly string[], statement:
   })
   const c = await db.connect()
   try {
-    await lockDown(c, segmentFiles)
+    await lockDown(c, isSegments(source) ? { files: source, view: segmentsView(source) } : source)
     const prepared = await checkedStatement(c, statement)
     try {
       const reader = await run(() => prepared.runAndReadAll())
@@ -75,17 +87,24 @@ export async function runReadOnlySql(segmentFiles: readonly string[], statement:
   }
 }
 
-async function lockDown(c: DuckDBConnection, segmentFiles: readonly string[]): Promise<void> {
-  await c.run(`SET allowed_paths = [${segmentFiles.map(sqlString).join(', ')}]`)
+function isSegments(source: readonly string[] | SandboxSource): source is readonly string[] {
+  return Array.isArray(source)
+}
+
+function segmentsView(segmentFiles: readonly string[]): string {
+  const cols = COLUMNS.map(([n]) => `"${n}"`).join(', ')
+  return segmentFiles.length > 0
+    ? `SELECT ${cols} FROM read_parquet([${segmentFiles.map(sqlString).join(', ')}])`
+    : `SELECT ${COLUMNS.map(([n, t]) => `NULL::${t} AS "${n}"`).join(', ')} WHERE false`
+}
+
+async function lockDown(c: DuckDBConnection, source: SandboxSource): Promise<void> {
+  await source.prepare?.(c)
+  await c.run(`SET allowed_paths = [${source.files.map(sqlString).join(', ')}]`)
   await c.run('SET allowed_directories = []')
   await c.run('SET enable_external_access = false')
   await c.run('SET allow_community_extensions = false')
-  const cols = COLUMNS.map(([n]) => `"${n}"`).join(', ')
-  await c.run(
-    segmentFiles.length > 0
-      ? `CREATE VIEW events AS SELECT ${cols} FROM read_parquet([${segmentFiles.map(sqlString).join(', ')}])`
-      : `CREATE VIEW events AS SELECT ${COLUMNS.map(([n, t]) => `NULL::${t} AS "${n}"`).join(', ')} WHERE false`,
-  )
+  await c.run(`CREATE VIEW events AS ${source.view}`)
   await c.run('SET lock_configuration = true')
 }
 
@@ -99,6 +118,7 @@ async function checkedStatement(c: DuckDBConnection, text: string): Promise<Duck
   if (extracted.count > 1) throw new SqlNotReadOnlyError(`the text holds ${extracted.count} statements; only one is run`)
   checkTree(await serialisedQuery(c, text))
   const prepared = await run(() => extracted.prepare(0))
+  const { StatementType } = duckdb()
   if (prepared.statementType !== StatementType.SELECT) {
     prepared.destroySync()
     throw new SqlNotReadOnlyError(`DuckDB reads it as a ${StatementType[prepared.statementType] ?? prepared.statementType} statement, not a query`)
