@@ -58,6 +58,10 @@ describe('read commands through a running serve (query.sock)', () => {
       const write = await served(['sql', 'DELETE FROM events', '--data-dir', dir])
       expect(write.code).not.toBe(0)
       expect(write.err).toMatch(/KT_SQL_NOT_READ_ONLY/)
+      // a question asked of log files is answered here, from the files, even with a serve running
+      const log = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
+      expect((await served(['who', 'get', 'pods', log, '--data-dir', dir])).code).toBeUndefined()
+      expect((await served(['top', `${resolve(FIXTURES_DIR, 'runs/full')}/audit*.log`, '--data-dir', dir])).code).toBeUndefined()
       // several at once: run one after the other on the one reader, each complete; long answers
       // wait for the socket to drain many times without piling up listeners
       const warnings: string[] = []

@@ -13,7 +13,7 @@
  */
 import { chmodSync, existsSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { keepReaderOpen, resolveStore } from '../store/index.js'
 
@@ -122,12 +122,22 @@ export interface RemoteWriters {
 }
 
 /**
+ * Whether a command names log files to read instead of the store (an existing path, a glob, `-`
+ * for stdin): those are answered here. Another option's value that happens to name a file only
+ * costs answering here too.
+ */
+function namesLogFiles(argv: readonly string[], cwd: string): boolean {
+  return argv.slice(1).some((a, i) => argv[i] !== '--data-dir' && argv[i] !== '--store' && (a === '-' || (!a.startsWith('-') && ((/[*?]/.test(a) && !/\s/.test(a)) || existsSync(resolve(cwd, a))))))
+}
+
+/**
  * Runs a read command in the `kubetrail serve` of its data directory, if one answers; resolves
  * with the exit code, or undefined when the command should run here (not a read command, help
  * asked for, no server, or a socket nobody listens on). KUBETRAIL_LOCAL=1 always runs here.
  */
 export async function runInServer(argv: readonly string[], cwd: string, write: RemoteWriters): Promise<number | undefined> {
   if (process.env['KUBETRAIL_LOCAL'] === '1' || !SERVED_COMMANDS.has(argv[0] ?? '') || argv.some((a) => a === '-h' || a === '--help')) return undefined
+  if (namesLogFiles(argv, cwd)) return undefined
   const dir = dataDirOf(argv, cwd)
   // a server store answers queries itself
   if (dir === undefined) return undefined
