@@ -30,6 +30,7 @@ function renderExamples(def: CommandDefinition<unknown>): string {
 const GROUP_SUMMARIES: Record<string, string> = {
   policy: 'audit policies: check, explain, lint, simulate, diff, init',
   rules: 'detection rules: check, coverage',
+  rbac: 'least privilege from the trail: generate, unused, who-can',
 }
 
 function commandList(commands: readonly CommandDefinition<unknown>[]): string {

@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { FIXTURES_DIR, requireFixture } from '../../test/support/fixtures.js'
-import type { AuditStore, ChainLink, RawEvent } from './types.js'
+import type { AccessRow, AuditStore, ChainLink, EventQuery, RawEvent } from './types.js'
+import { AccessSummary } from './access.js'
 import { carriesPodSpec, isExternalIP, privilegedReasons, tokenReviewFailed, type AuditEvent } from '../model/index.js'
 
 export interface StoreFactory {
@@ -362,6 +363,28 @@ export function runStoreSuite(name: string, factory: StoreFactory | ReadOnlyStor
       expect(await reader.count({})).toBe(100)
       await expect(writable!.open(dir, true)).rejects.toMatchObject({ code: 'KT_STORE_BUSY' })
       await reader.close()
+      await store.close()
+    })
+    it('groups requests for authorization questions (access) exactly as the events say, when it has its own', async () => {
+      const { store } = await fresh()
+      await store.append(rawEvents(), 'default')
+      await store.append(rawEvents().slice(0, 300), 'staging')
+      if (!store.access) return void (await store.close())
+      const key = (r: AccessRow) => JSON.stringify([r.cluster, r.user, r.groups, r.impersonatedUser, r.impersonatedGroups, r.verb, r.apiGroup, r.resource, r.subresource, r.namespace, r.name, r.path, r.code, r.decision, r.reason])
+      const sorted = (rows: AccessRow[]) => rows.map((r) => ({ ...r, key: key(r) })).sort((a, b) => a.key.localeCompare(b.key))
+      const queries: Array<[EventQuery, boolean]> = [[{}, true], [{}, false], [{ users: ['alice@example.com'] }, true], [{ clusters: ['staging'], verbs: ['get'] }, true], [{ since: new Date('2026-11-22T21:06:00Z') }, false]]
+      for (const [q, names] of queries) {
+        const summary = new AccessSummary({ names })
+        for await (const e of store.query(q)) summary.add(e)
+        const expected = summary.result()
+        expect(expected.length).toBeGreaterThan(0)
+        expect(sorted(await store.access(q, { names }))).toEqual(sorted(expected))
+      }
+      const rows = await store.access({ users: ['bob@example.com'], verbs: ['delete'], resources: [{ resource: 'deployments', apiGroup: 'apps' }] })
+      expect(rows.sort((a, b) => a.code - b.code)).toMatchObject([
+        { name: 'novelapp', code: 200, decision: 'allow', reason: expect.stringContaining('bob-cluster-admin'), requests: 1 },
+        { name: 'novelapp', code: 403, decision: 'forbid', requests: 1 },
+      ])
       await store.close()
     })
   })

@@ -194,6 +194,43 @@ export interface OpenOptions {
   writerId?: string
 }
 
+/**
+ * One group of requests as the authorizer saw them: who (and as whom), what, the authorization
+ * decision, how many requests, first and last time. Counted from the ResponseComplete and Panic
+ * events (one per request). `kubetrail rbac` joins these with the grants.
+ */
+export interface AccessRow {
+  cluster: string
+  user: string
+  groups: string[]
+  /** The impersonated user ('' when the request was not impersonated). */
+  impersonatedUser: string
+  impersonatedGroups: string[]
+  verb: string
+  apiGroup: string
+  resource: string
+  subresource: string
+  namespace: string
+  /** objectRef.name ('' with `names: false`). */
+  name: string
+  /** A request without objectRef (a non-resource URL): its path without the query string; else ''. */
+  path: string
+  /** The response code (0 when none was recorded). */
+  code: number
+  /** The `authorization.k8s.io/decision` and `/reason` annotations ('' when absent). */
+  decision: string
+  reason: string
+  requests: number
+  /** Earliest and latest requestReceivedTimestamp (RFC 3339, µs). */
+  firstAt: string
+  lastAt: string
+}
+
+export interface AccessOptions {
+  /** Keep object names apart (default true); false folds them, for far fewer rows. */
+  names?: boolean
+}
+
 export const TOP_FIELDS = ['user', 'verb', 'resource', 'endpoint', 'source-ip', 'code', 'user-agent', 'namespace', 'cluster'] as const
 export type TopField = (typeof TOP_FIELDS)[number]
 
@@ -217,6 +254,11 @@ export interface AuditStore {
   count(q: EventQuery): Promise<number>
   /** The most frequent values of a field among the matching events. */
   top(field: TopField, q: EventQuery, limit: number): Promise<Array<{ value: string; count: number }>>
+  /**
+   * Requests grouped for authorization questions (AccessRow), among the events matching `q`.
+   * Optional: without it, `summarizeAccess` (src/store/access.ts) computes the same rows from `query`.
+   */
+  access?(q: EventQuery, options?: AccessOptions): Promise<AccessRow[]>
   /** Exactly one read-only query over the `events` view (docs/store.md); anything else is refused with KT_SQL_NOT_READ_ONLY (`SqlNotReadOnlyError`). */
   sql(statement: string): Promise<{ columns: string[]; rows: unknown[][] }>
   verify(options?: VerifyOptions): Promise<VerifyReport>

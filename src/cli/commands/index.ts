@@ -46,6 +46,7 @@ export const COMMAND_TABLE: readonly CommandEntry[] = [
   entry(['rules', 'coverage'], () => import('./rules.js'), 'rulesCoverage'),
   entry(['detect'], () => import('./detect.js')),
   entry(['alerts'], () => import('./alerts.js')),
+  entry(['rbac', 'generate'], () => import('./rbac-generate.js')),
 ]
 
 /** The definitions of `entries` (default: every command), in table order. */

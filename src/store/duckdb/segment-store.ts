@@ -20,7 +20,7 @@ import { fsyncPath } from '../../core/durable.js'
 import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, checkBeforeRewrite, headOf, liveLinks, nextLink, readChain, verifyChain, type ContentCheck } from '../chain.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AppendResult, AuditStore, ChainHead, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyOptions, VerifyReport } from '../types.js'
+import type { AccessOptions, AccessRow, AppendResult, AuditStore, ChainHead, ChainLink, ClusterResults, CompactOptions, EventQuery, OpenOptions, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyOptions, VerifyReport } from '../types.js'
 import { buildWhere, perRequestClause, TOP_EXPR, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 import { runReadOnlySql, type SandboxOptions, type SqlResult } from './sql-sandbox.js'
@@ -531,6 +531,31 @@ export class DuckDbSegmentStore implements AuditStore {
       params,
     )
     return rows.map((r) => ({ value: r.value ?? '', count: Number(r.n) }))
+  }
+
+  async access(q: EventQuery, options: AccessOptions = {}): Promise<AccessRow[]> {
+    const from = this.source()
+    if (!from) return []
+    const { where, params } = buildWhere({ ...q, stages: undefined, limit: undefined, offset: undefined })
+    const stage = `stage IN ('ResponseComplete', 'Panic')`
+    const annotation = (key: string) => `coalesce(json_extract_string(annotations, '$."authorization.k8s.io/${key}"'), '')`
+    const rows = await this.all<{
+      cluster: string; user: string; groups: string[]; iuser: string; igroups: string[]; verb: string; api_group: string; resource: string; subresource: string
+      namespace: string; name: string; path: string; code: number; decision: string; reason: string; n: string; first_at: string; last_at: string
+    }>(
+      `SELECT "cluster", coalesce(username, '') AS "user", user_groups AS groups, coalesce(impersonated_user, '') AS iuser, impersonated_groups AS igroups, verb,
+        api_group, resource, subresource, "namespace", ${options.names === false ? "''" : '"name"'} AS "name",
+        CASE WHEN resource = '' THEN split_part(request_uri, '?', 1) ELSE '' END AS path, coalesce(code, 0) AS code,
+        ${annotation('decision')} AS decision, ${annotation('reason')} AS reason,
+        count(*) AS n, ${ISO_TIME('min(request_received_at)')} AS first_at, ${ISO_TIME('max(request_received_at)')} AS last_at
+       FROM ${from} ${where ? `${where} AND ${stage}` : `WHERE ${stage}`} GROUP BY ALL`,
+      params,
+    )
+    return rows.map((r) => ({
+      cluster: r.cluster, user: r.user, groups: r.groups, impersonatedUser: r.iuser, impersonatedGroups: r.igroups, verb: r.verb, apiGroup: r.api_group,
+      resource: r.resource, subresource: r.subresource, namespace: r.namespace, name: r.name, path: r.path, code: Number(r.code),
+      decision: r.decision, reason: r.reason, requests: Number(r.n), firstAt: r.first_at, lastAt: r.last_at,
+    }))
   }
 
   sql(statement: string): Promise<SqlResult> {
