@@ -84,6 +84,7 @@ function samples(): Record<string, () => string[]> {
     'rules coverage': () => ['rules', 'coverage', '--policy', POLICY],
     detect: () => ['detect', LOG],
     alerts: () => ['alerts', '--data-dir', store],
+    'rbac generate': () => ['rbac', 'generate', '--serviceaccount', 'ci/deployer', '--data-dir', store],
   }
 }
 

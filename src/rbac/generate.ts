@@ -194,7 +194,7 @@ export function generateRbac(accesses: readonly Access[], id: Identity, options:
       }
       return k
     }),
-    denied: [...deniedByKey.values()].sort((a, b) => b.requests - a.requests || a.resource.localeCompare(b.resource) || a.path.localeCompare(b.path)),
+    denied: [...deniedByKey.values()].sort((a, b) => b.requests - a.requests || a.resource.localeCompare(b.resource) || a.path.localeCompare(b.path) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.verb.localeCompare(b.verb) || a.code - b.code),
   }
 }
 
@@ -229,7 +229,7 @@ function buildRoles(cells: Cell[], maxNames: number, expandVerbs: boolean, name:
     }
     const rules: RuleEvidence[] = []
     const merged = new Map<string, RuleEvidence>()
-    for (const r of [...perResource.values()].sort((a, b) => a.apiGroup.localeCompare(b.apiGroup) || a.resource.localeCompare(b.resource))) {
+    for (const r of [...perResource.values()].sort((a, b) => a.apiGroup.localeCompare(b.apiGroup) || a.resource.localeCompare(b.resource) || a.names.join(',').localeCompare(b.names.join(',')))) {
       const used = [...r.verbs].sort()
       const expandedVerbs = expandVerbs ? [...new Set(used.flatMap((v) => VERB_EXPANSIONS[v] ?? []))].filter((v) => !r.verbs.has(v)).sort() : []
       const verbs = [...used, ...expandedVerbs].sort()

@@ -16,3 +16,6 @@ export { accessesOf, accessesOfRow, allAccesses, attributesOfRow, outcomeOf, req
 export { generateRbac, grantsToEveryone, objectNameFor, subjectOf, EXPANSIONS, VERB_EXPANSIONS, type Expansion, type GenerateOptions, type GenerateResult, type GeneratedRole, type RuleEvidence, type DeniedRequest } from './generate.js'
 export { manifestYaml } from './manifest.js'
 export { loadGrants, type GrantsSourceOptions, type LoadedGrants } from './grants-source.js'
+export { permissionRisk, ruleRisk, urlRisk, type Risk } from './risk.js'
+export { unusedAccess, permissionsOf, subjectLabel, type Permission, type SubjectUsage, type UnusedOptions, type UnusedPermission, type UnusedResult } from './unused.js'
+export { whoCan, type WhoCanEntry, type WhoCanResult } from './who-can.js'

@@ -35,18 +35,22 @@ describe('kubetrail rbac generate', () => {
 
   it('-o yaml is ready for kubectl apply: RBAC objects, each rule preceded by its evidence', async () => {
     const r = await run(['rbac', 'generate', '--user', 'system:serviceaccount:ci:deployer', '-o', 'yaml', '--data-dir', dir])
-    const docs = parseAllDocuments(r.out).map((d) => d.toJSON() as { kind: string; metadata: { name: string; namespace?: string } })
-    expect(docs.map((d) => `${d.kind} ${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['Role production/kubetrail:ci:deployer', 'RoleBinding production/kubetrail:ci:deployer'])
-    expect(r.out).toContain('  # 1 request, last used 2026-11-22T21:06:05.623375Z\n  - apiGroups:\n      - ""\n    resources:\n      - secrets\n    resourceNames:\n      - db-password')
-    expect(r.out).toContain('# Asked for but not granted (refused by the apiserver; not in the rules above):\n#   list secrets in kube-system: 1 request, 403')
+    const docs = parseAllDocuments(r.out).map((d) => d.toJSON() as { kind: string; items: Array<{ kind: string; metadata: { name: string; namespace?: string } }> })
+    expect(docs.map((d) => d.kind)).toEqual(['List'])
+    expect(docs[0]!.items.map((d) => `${d.kind} ${d.metadata.namespace}/${d.metadata.name}`)).toEqual(['Role production/kubetrail:ci:deployer', 'RoleBinding production/kubetrail:ci:deployer'])
+    // no YAML anchors: the rules are written out where they are
+    expect(r.out).not.toMatch(/[&*]a\d/)
+    expect(r.out).toMatch(/ {6}# 1 request, last used 2026-11-22T21:06:05\.623375Z\n {6}- apiGroups:\n {10}- ""\n {8}resources:\n {10}- secrets\n {8}resourceNames:\n {10}- db-password/)
+    expect(r.out).toContain('# Asked for but not granted (refused by the apiserver; in summary.denied, not in the rules):\n#   list secrets in kube-system: 1 request, 403')
   })
 
   it('-o json gives the rules, their evidence and the objects; -o ndjson one object a line', async () => {
-    const json = JSON.parse((await run(['rbac', 'generate', '--user', 'bob@example.com', '-o', 'json', '--data-dir', dir])).out) as { roles: Array<{ kind: string }>; objects: unknown[]; denied: Array<{ verb: string; resource: string; name: string }> }
-    expect(json.roles.length).toBeGreaterThan(0)
-    expect(json.denied).toContainEqual(expect.objectContaining({ verb: 'delete', resource: 'deployments', name: 'novelapp' }))
+    const json = JSON.parse((await run(['rbac', 'generate', '--user', 'bob@example.com', '-o', 'json', '--data-dir', dir])).out) as { kind: string; items: unknown[]; summary: { roles: Array<{ kind: string }>; denied: Array<{ verb: string; resource: string; name: string }> } }
+    expect(json.kind).toBe('List')
+    expect(json.summary.roles.length).toBeGreaterThan(0)
+    expect(json.summary.denied).toContainEqual(expect.objectContaining({ verb: 'delete', resource: 'deployments', name: 'novelapp' }))
     const lines = (await run(['rbac', 'generate', '--user', 'bob@example.com', '-o', 'ndjson', '--data-dir', dir])).out.trim().split('\n')
-    expect(lines.map((l) => (JSON.parse(l) as { kind: string }).kind)).toEqual(json.objects.map((o) => (o as { kind: string }).kind))
+    expect(lines.map((l) => (JSON.parse(l) as { kind: string }).kind)).toEqual(json.items.map((o) => (o as { kind: string }).kind))
   })
 
   it('an identity with no request says so and exits 1; bad flags are usage errors', async () => {
