@@ -366,13 +366,16 @@ export function runStoreSuite(name: string, factory: StoreFactory | ReadOnlyStor
       await store.close()
     })
     it('groups requests for authorization questions (access) exactly as the events say, when it has its own', async () => {
-      const { store } = await fresh()
-      await store.append(rawEvents(), 'default')
-      await store.append(rawEvents().slice(0, 300), 'staging')
+      // a second cluster where the store can be given one (a read-only store reads its files as one)
+      const store = writable ? (await fresh()).store : await holding(rawEvents())
+      if (writable) {
+        await store.append(rawEvents(), 'default')
+        await store.append(rawEvents().slice(0, 300), 'staging')
+      }
       if (!store.access) return void (await store.close())
       const key = (r: AccessRow) => JSON.stringify([r.cluster, r.user, r.groups, r.impersonatedUser, r.impersonatedGroups, r.verb, r.apiGroup, r.resource, r.subresource, r.namespace, r.name, r.path, r.code, r.decision, r.reason])
       const sorted = (rows: AccessRow[]) => rows.map((r) => ({ ...r, key: key(r) })).sort((a, b) => a.key.localeCompare(b.key))
-      const queries: Array<[EventQuery, boolean]> = [[{}, true], [{}, false], [{ users: ['alice@example.com'] }, true], [{ clusters: ['staging'], verbs: ['get'] }, true], [{ since: new Date('2026-11-22T21:06:00Z') }, false]]
+      const queries: Array<[EventQuery, boolean]> = [[{}, true], [{}, false], [{ users: ['alice@example.com'] }, true], ...(writable ? [[{ clusters: ['staging'], verbs: ['get'] }, true] as [EventQuery, boolean]] : []), [{ since: new Date('2026-11-22T21:06:00Z') }, false]]
       for (const [q, names] of queries) {
         const summary = new AccessSummary({ names })
         for await (const e of store.query(q)) summary.add(e)
