@@ -102,7 +102,10 @@ export function lineFilter(q: EventQuery): string | undefined {
  * parsed; blank lines are left out.
  */
 export function eventRowsSql(lines: string, cluster: string, filter?: string): string {
-  const where = [`line IS NOT NULL`, `trim(line) <> ''`, ...(filter ? [filter] : [])].join(' AND ')
+  // DuckDB's trim costs ~5 µs per line (measured: 0.4-0.6 s per 100 MB, more than the scan):
+  // an event line starts with its brace, so only other lines are trimmed to find blank ones
+  const notBlank = `CASE WHEN starts_with(line, '{') THEN true ELSE trim(line) <> '' END`
+  const where = [`line IS NOT NULL`, notBlank, ...(filter ? [filter] : [])].join(' AND ')
   // OFFSET 0: see the module comment (one parse per line, whatever the filters above)
   const parsed = `(SELECT file_index, line, event_text AS raw, try(json_transform(line, ${sqlString(EVENT_STRUCT)})) AS t FROM ${lines} WHERE ${where} OFFSET 0)`
   const select = COLUMNS.map(([n, type, expr]) => `CAST(${expr.replace('$cluster', sqlString(cluster))} AS ${type}) AS "${n}"`).join(', ')
