@@ -16,6 +16,7 @@ import { benchMemory } from './memory.mjs'
 import { benchStore } from './store.mjs'
 import { benchCollector } from './collector.mjs'
 import { benchDetect } from './detect.mjs'
+import { benchFiles } from './files.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -40,6 +41,7 @@ results.policyEval = await benchPolicyEval(resolve(root, 'examples/policies/comp
 results.simulate = await benchSimulate(file, resolve(root, 'examples/policies/comprehensive.yaml'))
 results.memory = await benchMemory(file)
 results.store = await benchStore(file)
+results.files = await benchFiles(file)
 results.collector = await benchCollector(file, { label: 'collector, live detection on (default), heap flags as deployed' })
 results.collectorNoDetect = await benchCollector(file, { serveArgs: ['--no-detect'], label: 'collector, --no-detect, heap flags as deployed' })
 results.collectorNoHeapFlags = await benchCollector(file, { nodeOptions: '', label: 'collector, live detection on, no heap flags' })

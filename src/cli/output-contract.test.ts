@@ -72,6 +72,7 @@ function samples(): Record<string, () => string[]> {
     prune: () => ['prune', '--older-than', '36500d', '--data-dir', store],
     'store init': () => ['store', 'init', '--data-dir', store],
     'store status': () => ['store', 'status', '--data-dir', store],
+    'store compact': () => ['store', 'compact', '--data-dir', store],
     'store copy': () => ['store', 'copy', '--from', `duckdb:${store}`, '--to', `duckdb:${join(mkdtempSync(join(tmpdir(), 'kubetrail-contract-copy-')), 'data')}`],
     replay: () => ['replay', smallLog, '--to', replayUrl, '--data-dir', store],
     doctor: () => ['doctor', '--root', node().root],
@@ -144,7 +145,7 @@ describe('CLI output contract', () => {
       // --json is -o json; yaml carries the same values
       const alias = await run([...argv, '--json'])
       const yaml = await run([...argv, '-o', 'yaml'])
-      if (!['import', 'replay', 'prune', 'store copy'].includes(name)) {
+      if (!['import', 'replay', 'prune', 'store copy', 'store compact'].includes(name)) {
         expect(JSON.parse(alias.out), `${name} --json`).toEqual(doc)
         expect(parseYaml(yaml.out), `${name} -o yaml`).toEqual(doc)
       } else {
@@ -157,7 +158,7 @@ describe('CLI output contract', () => {
       const lines = ndjson.out.split('\n').filter(Boolean)
       if (def.output.ndjson === undefined) {
         for (const line of lines) expectValid(lineSchema(def.output.schema), JSON.parse(line), `${name} -o ndjson line`)
-        if (Array.isArray(doc) && !['import', 'replay', 'prune', 'store copy'].includes(name)) expect(lines.length, `${name} -o ndjson lines`).toBe(doc.length)
+        if (Array.isArray(doc) && !['import', 'replay', 'prune', 'store copy', 'store compact'].includes(name)) expect(lines.length, `${name} -o ndjson lines`).toBe(doc.length)
       } else for (const line of lines) JSON.parse(line)
       for (const format of ['table', 'wide'] as const) {
         const text = await run([...argv, '-o', format])

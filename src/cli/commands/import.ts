@@ -9,13 +9,21 @@ import { expandInputs } from '../log-files.js'
 import { checkClusterFlag } from '../../core/cluster.js'
 import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, sanitizeText, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
+import { compactOpenStore, compactText, type CompactReport } from './store.js'
 import { formatHead, localDir as localDirOf, openStore, resolveStore, type ChainHead, type StoreFlags } from '../../store/index.js'
 
 interface ImportOptions extends StoreFlags {
   cluster: string
   batchSize: string
   redact: boolean
+  compact?: boolean
 }
+
+/**
+ * zstd level of the batches import writes: they are queryable at once and re-encoded by
+ * compaction (`--compact`, `kubetrail store compact`, serve), which writes the store's level.
+ */
+const IMPORT_COMPRESSION_LEVEL = 1
 
 /** -o json: what was read, stored, skipped and redacted. */
 const IMPORT_SCHEMA = Type.Object(
@@ -32,6 +40,20 @@ const IMPORT_SCHEMA = Type.Object(
     head: Type.Union([Type.Object({ hash: Type.String(), seq: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), Type.Null()], {
       description: 'the chain head after the import: keep it outside the data directory for `verify --expect-head`',
     }),
+    compaction: Type.Optional(
+      Type.Object(
+        {
+          mergedAway: Type.Integer({ minimum: 0 }),
+          partsBefore: Type.Integer({ minimum: 0 }),
+          partsAfter: Type.Integer({ minimum: 0 }),
+          bytesBefore: Type.Integer({ minimum: 0 }),
+          bytesAfter: Type.Integer({ minimum: 0 }),
+          rawBytes: Type.Integer({ minimum: 0 }),
+          seconds: Type.Number(),
+        },
+        { additionalProperties: false, description: 'with --compact: the compaction after the import' },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
@@ -63,13 +85,16 @@ export default defineCommand<ImportOptions>({
   description:
     'Rotated files (audit-<timestamp>.log[.gz]) are imported oldest first, the live audit.log last. Every event is\n' +
     'stored once: re-importing a file, or overlapping rotated files, adds nothing. Each batch is committed to a\n' +
-    'SHA-256 chain (`kubetrail verify`). Malformed lines are reported and skipped.',
+    'SHA-256 chain (`kubetrail verify`). Malformed lines are reported and skipped. Batches are written fast, at a\n' +
+    'light compression level, and are queryable at once; compaction (--compact, `kubetrail store compact`, or a\n' +
+    'running serve) re-sorts and re-encodes them to about a third of that size.',
   args: [{ name: '<file...>', description: 'audit logs, directories of them, quoted globs, or - for stdin' }],
   options: [
     { flags: '--cluster <name>', description: 'cluster these events come from', default: 'default' },
     ...STORE_OPTIONS,
     { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '20000' },
     { flags: '--no-redact', description: 'store Secret values, tokens and credentials as they are in the log (redacted by default)' },
+    { flags: '--compact', description: 'compact the store once imported (as `kubetrail store compact`): smaller, same answers' },
   ],
   output: { schema: IMPORT_SCHEMA },
   examples: ['kubetrail import /var/log/kubernetes/audit/', "kubetrail import 'audit-*.log.gz' audit.log --cluster prod-eu", 'zcat audit.log.gz | kubetrail import -'],
@@ -82,7 +107,7 @@ export default defineCommand<ImportOptions>({
     const plain = files.every((f) => f !== '-' && !f.endsWith('.gz'))
     const totalBytes = plain ? files.reduce((n, f) => n + statSync(f).size, 0) : undefined
     const location = resolveStore(opts, ctx.cwd)
-    const store = await openStore(location, { write: true })
+    const store = await openStore(location, { write: true, batchCompressionLevel: IMPORT_COMPRESSION_LEVEL })
     // the same key as the collector's: a value redacted by either gives the same marker
     const redactor = opts.redact === false ? undefined : new Redactor(redactionKey(localDirOf(location, opts, ctx.cwd)))
     let redactedValues = 0
@@ -100,6 +125,7 @@ export default defineCommand<ImportOptions>({
     const progress = progressReporter(ctx, totalBytes)
     const started = Date.now()
     let head: ChainHead | undefined
+    let compaction: CompactReport | undefined
     let pending: RawEvent[] = []
     // values redacted per pending event: only those of the events actually stored are reported
     let pendingRedacted: number[] = []
@@ -130,6 +156,7 @@ export default defineCommand<ImportOptions>({
         }
       }
       await flush()
+      if (opts.compact) compaction = await compactOpenStore(store, ctx.progress)
       head = await store.head()
     } finally {
       await store.close()
@@ -147,6 +174,9 @@ export default defineCommand<ImportOptions>({
       seconds: Math.round(secs * 1000) / 1000,
       cluster: opts.cluster,
       head: head ? { hash: head.hash, seq: head.seq } : null,
+      ...(compaction
+        ? { compaction: { mergedAway: compaction.mergedAway, partsBefore: compaction.partsBefore, partsAfter: compaction.partsAfter, bytesBefore: compaction.bytesBefore, bytesAfter: compaction.bytesAfter, rawBytes: compaction.rawBytes, seconds: compaction.seconds } }
+        : {}),
     }
     const summary =
       `imported ${files.length} file(s): ${read.toLocaleString('en-US')} events read, ${stored.toLocaleString('en-US')} stored, ` +
@@ -156,6 +186,7 @@ export default defineCommand<ImportOptions>({
       ` in ${secs.toFixed(1)} s (${Math.round(read / Math.max(secs, 0.001)).toLocaleString('en-US')} events/s)`
     // kept outside the data directory, the head lets `verify --expect-head` catch a cut-off tail
     const headLine = head ? `chain head: ${formatHead(head)}\n` : ''
-    return { report: { data, text: () => summary + '\n' + headLine }, exitCode: malformedCount > 0 ? 1 : 0 }
+    const compacted = compaction ? `compacted: ${compactText(compaction)}` : ''
+    return { report: { data, text: () => summary + '\n' + compacted + headLine }, exitCode: malformedCount > 0 ? 1 : 0 }
   },
 })

@@ -35,6 +35,7 @@ export const COMMAND_TABLE: readonly CommandEntry[] = [
   entry(['prune'], () => import('./prune.js')),
   entry(['store', 'init'], () => import('./store.js'), 'storeInit'),
   entry(['store', 'status'], () => import('./store.js'), 'storeStatus'),
+  entry(['store', 'compact'], () => import('./store.js'), 'storeCompact'),
   entry(['store', 'copy'], () => import('./store.js'), 'storeCopy'),
   entry(['serve'], () => import('./serve.js')),
   entry(['webhook-config'], () => import('./webhook-config.js')),
