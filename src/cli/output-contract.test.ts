@@ -86,6 +86,8 @@ function samples(): Record<string, () => string[]> {
     detect: () => ['detect', LOG],
     alerts: () => ['alerts', '--data-dir', store],
     'rbac generate': () => ['rbac', 'generate', '--serviceaccount', 'ci/deployer', '--data-dir', store],
+    'rbac unused': () => ['rbac', 'unused', '--data-dir', store],
+    'rbac who-can': () => ['rbac', 'who-can', 'delete', 'deployment/novelapp', '-n', 'production', '--data-dir', store],
   }
 }
 

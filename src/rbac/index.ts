@@ -17,5 +17,5 @@ export { generateRbac, grantsToEveryone, objectNameFor, subjectOf, EXPANSIONS, V
 export { manifestYaml } from './manifest.js'
 export { loadGrants, type GrantsSourceOptions, type LoadedGrants } from './grants-source.js'
 export { permissionRisk, ruleRisk, urlRisk, type Risk } from './risk.js'
-export { unusedAccess, permissionsOf, subjectLabel, type Permission, type SubjectUsage, type UnusedOptions, type UnusedPermission, type UnusedResult } from './unused.js'
+export { unusedAccess, lastSeenBefore, permissionsOf, subjectLabel, type Permission, type SubjectUsage, type UnusedOptions, type UnusedPermission, type UnusedResult } from './unused.js'
 export { whoCan, type WhoCanEntry, type WhoCanResult } from './who-can.js'

@@ -176,3 +176,14 @@ function scopeFits(a: AccessAttributes, bindingNamespace: string): boolean {
   if (bindingNamespace === '') return true
   return a.isResourceRequest && a.namespace === bindingNamespace
 }
+
+/** When each subject (by label) was last authorized to do anything, among these accesses (those before a window). */
+export function lastSeenBefore(subjects: readonly SubjectUsage[], before: readonly Access[]): Map<string, string> {
+  const index = new AccessIndex(before)
+  const out = new Map<string, string>()
+  for (const s of subjects) {
+    const last = index.of(s.subject, s.subject.kind === 'ServiceAccount' ? s.subject.namespace : '').reduce((t, a) => (a.lastAt > t ? a.lastAt : t), '')
+    if (last) out.set(s.label, last)
+  }
+  return out
+}

@@ -48,6 +48,8 @@ export const COMMAND_TABLE: readonly CommandEntry[] = [
   entry(['detect'], () => import('./detect.js')),
   entry(['alerts'], () => import('./alerts.js')),
   entry(['rbac', 'generate'], () => import('./rbac-generate.js')),
+  entry(['rbac', 'unused'], () => import('./rbac-unused.js')),
+  entry(['rbac', 'who-can'], () => import('./rbac-who-can.js')),
 ]
 
 /** The definitions of `entries` (default: every command), in table order. */

@@ -62,3 +62,52 @@ describe('kubetrail rbac generate', () => {
     expect((await run(['rbac', 'generate', '--user', 'x', '--max-names', '-1', '--data-dir', dir])).err).toContain('--max-names')
   })
 })
+
+const DUMP = requireFixture(resolve(FIXTURES_DIR, '../rbac-dump.yaml'))
+
+describe('kubetrail rbac unused', () => {
+  it('from the trail: per subject the granted, used and unused permissions, the riskiest unused first with its binding', async () => {
+    const r = await run(['rbac', 'unused', '--data-dir', dir])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain("Grants: the trail's RBAC history (127 changes), 4 bindings judged. Usage: every stored request.")
+    expect(r.out).toMatch(/ServiceAccount ci\/deployer\s+53\s+2026-11-22T21:06:07\.578040Z\s+31\s+6\s+25\s+85/)
+    expect(r.out).toMatch(/Granted, never used \(the 25 riskiest of 171; --top 0 for all, -o json for everything\):\nRISK\s+SUBJECT[^\n]*\n\s+85\s+ServiceAccount ci\/deployer\s+list\s+secrets\s+production\s+RoleBinding production\/deployer-secret-reader/)
+    const json = JSON.parse((await run(['rbac', 'unused', '--serviceaccount', 'ci/deployer', '-o', 'json', '--data-dir', dir])).out) as { subjects: Array<{ label: string; unused: Array<{ risk: number }> }> }
+    expect(json.subjects.map((s) => s.label)).toEqual(['ServiceAccount ci/deployer'])
+    expect(json.subjects[0]!.unused).toHaveLength(25)
+  })
+
+  it('from a kubectl dump: a bound user with no request is dormant; a broken object is named by file, line and field, the others still read', async () => {
+    const r = await run(['rbac', 'unused', '--rbac', DUMP, '--data-dir', dir])
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/Dormant \(bound, no request in the trail\):\nSUBJECT[^\n]*\nUser oncall@example\.com\s+never\s+ClusterRoleBinding oncall-exec/)
+    const json = JSON.parse((await run(['rbac', 'unused', '--rbac', DUMP, '--since', '2026-11-22T21:06:30Z', '-o', 'json', '--data-dir', dir])).out) as { dormant: Array<{ label: string; lastSeenBefore: string }> }
+    // nothing after 21:06:30 from the deployer: dormant since, last seen before
+    expect(json.dormant).toEqual(expect.arrayContaining([expect.objectContaining({ label: 'ServiceAccount ci/deployer', lastSeenBefore: '2026-11-22T21:06:07.578040Z' })]))
+    const raw = await invoke(['rbac', 'unused', '--rbac', DUMP, '--data-dir', dir], ctx)
+    expect(raw.result?.warnings).toEqual([`${DUMP}:59: items[4].roleRef: must be a map (object skipped)`])
+    expect((await run(['rbac', 'unused', '--rbac', DUMP, '--at', '1d', '--data-dir', dir])).err).toContain('--at applies to grants rebuilt from the trail')
+  })
+})
+
+describe('kubetrail rbac who-can', () => {
+  it('who could delete novelapp beside who did: bob did, by a binding since deleted; --at the time of the delete shows it', async () => {
+    const r = await run(['rbac', 'who-can', 'delete', 'deployment/novelapp', '-n', 'production', '--data-dir', dir])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('Who can delete deployments.apps named novelapp in namespace production: 5 subjects')
+    expect(r.out).toMatch(/User alice@example\.com\s+no\s+0\s+-\s+RoleBinding production\/alice-edit/)
+    expect(r.out).toMatch(/Did it, but no current grant allows them[^\n]*\nUSER[^\n]*\nbob@example\.com\s+1\s+2026-11-22T21:06:08\.106128Z\s+RBAC: allowed by ClusterRoleBinding "bob-cluster-admin"/)
+    const then = JSON.parse((await run(['rbac', 'who-can', 'delete', 'deployments', '--name', 'novelapp', '-n', 'production', '--at', '2026-11-22T21:06:08.106Z', '-o', 'json', '--data-dir', dir])).out) as { allowed: Array<{ label: string; requests: number; via: string[] }>; didWithoutGrant: unknown[] }
+    expect(then.allowed).toContainEqual(expect.objectContaining({ label: 'User bob@example.com', requests: 1, via: ['ClusterRoleBinding bob-cluster-admin'] }))
+    expect(then.didWithoutGrant).toEqual([])
+  })
+
+  it('subresources and non-resource URLs; a URL takes no namespace', async () => {
+    const exec = await run(['rbac', 'who-can', 'create', 'pods/exec', '-n', 'production', '--rbac', DUMP, '--data-dir', dir])
+    expect(exec.out).toMatch(/User oncall@example\.com\s+no\s+0\s+-\s+ClusterRoleBinding oncall-exec/)
+    const metrics = await run(['rbac', 'who-can', 'get', '/metrics', '--data-dir', dir])
+    expect(metrics.out).toMatch(/Group system:monitoring\s+no\s+0\s+-\s+ClusterRoleBinding system:monitoring/)
+    expect((await run(['rbac', 'who-can', 'get', '/metrics', '-n', 'x', '--data-dir', dir])).err).toContain('a non-resource URL has no namespace or name')
+    expect((await run(['rbac', 'who-can', 'get', '--data-dir', dir])).err).toContain('missing required argument')
+  })
+})

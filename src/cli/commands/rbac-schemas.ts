@@ -54,7 +54,7 @@ export const UNUSED_SCHEMA = Type.Object(
     subjects: Type.Array(
       Type.Object({ subject: SUBJECT, label: S, bindings: Type.Array(S), requests: N, lastSeen: S, granted: N, used: N, unused: Type.Array(UNUSED_PERMISSION), dormant: Type.Boolean() }, closed),
     ),
-    dormant: Type.Array(Type.Object({ subject: SUBJECT, label: S, bindings: Type.Array(S) }, closed)),
+    dormant: Type.Array(Type.Object({ subject: SUBJECT, label: S, bindings: Type.Array(S), lastSeenBefore: S }, closed)),
   },
   closed,
 )
