@@ -3,7 +3,6 @@
  * which of its stages are written. One request from flags, or many from an NDJSON file.
  */
 import { createInterface } from 'node:readline'
-import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { Type } from '@sinclair/typebox'
 import { defineCommand, KUBERNETES_VERSION_OPTION, type CommandContext } from '../command.js'
@@ -104,7 +103,9 @@ async function openRequests(file: string, ctx: CommandContext): Promise<NodeJS.R
       await handle.close()
       throw new FileReadError(file, new Error('is a directory'))
     }
-    return createReadStream('', { fd: handle.fd, autoClose: true })
+    // the handle's own stream: one given the raw fd closes it behind the FileHandle, whose
+    // close on garbage collection then fails (EBADF) or closes a descriptor reused since
+    return handle.createReadStream({ autoClose: true })
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new FileNotFoundError(file, 'requests file')
     if (error instanceof FileReadError) throw error
