@@ -101,6 +101,32 @@ export function retiredSeqs(links: readonly ChainLink[]): Set<number> {
   return gone
 }
 
+/** Where each batch with leaves sits in the Merkle tree: its leaves follow those of the batches before it. */
+export function leafLayout(links: readonly ChainLink[]): Array<{ seq: number; start: number; size: number }> {
+  const out: Array<{ seq: number; start: number; size: number }> = []
+  let start = 0
+  for (const l of links) {
+    if (l.kind !== 'batch' || l.leavesHash === undefined) continue
+    out.push({ seq: l.seq, start, size: l.events })
+    start += l.events
+  }
+  return out
+}
+
+/** The batches whose events a batch or compaction holds (a compaction's, through earlier compactions). */
+export function originBatches(links: readonly ChainLink[], seq: number): ChainLink[] {
+  const bySeq = new Map(links.map((l) => [l.seq, l]))
+  const out: ChainLink[] = []
+  const visit = (s: number, depth: number) => {
+    const l = bySeq.get(s)
+    if (!l || depth > links.length) return
+    if (l.kind === 'batch') out.push(l)
+    else if (l.kind === 'compact') for (const r of l.replaces ?? []) visit(r, depth + 1)
+  }
+  visit(seq, 0)
+  return out
+}
+
 /** The links whose events are read: batches and compactions not pruned or compacted away. */
 export function liveLinks(links: readonly ChainLink[]): ChainLink[] {
   const gone = retiredSeqs(links)

@@ -5,6 +5,7 @@
  */
 import type { AuditEvent, Level, Stage } from '../model/index.js'
 import type { MalformedLine } from '../ingest/index.js'
+import type { LeafGroup } from './merkle.js'
 
 import type { RawEvent } from '../ingest/index.js'
 export type { RawEvent }
@@ -37,6 +38,13 @@ export interface ChainLink {
   replaces?: number[]
   /** compact: the content hash of each of `replaces`, as the compaction read and checked it. */
   replacedHashes?: string[]
+  /**
+   * batch: SHA-256 of its leaves file, the Merkle leaf hashes of its events in ascending order
+   * (docs/integrity.md). Batches without it (written before) are outside the Merkle tree.
+   */
+  leavesHash?: string
+  /** prune: what the pruned batches leave in the Merkle tree, the subtrees covering their leaves. */
+  subtrees?: PrunedSubtree[]
   events: number
   /** Earliest request and latest stage time in the batch (RFC 3339, µs); prune: the newest time of the events it removed. */
   firstAt?: string
@@ -47,6 +55,21 @@ export interface ChainLink {
   /** SHA-256 over every other field (v2; v1: seq, kind, events, contentHash, prevHash and replaces): what the next link points to. */
   hash: string
   committedAt: string
+}
+
+/** One subtree of a pruned batch's leaves: [start, start + size) of the tree, its hash (hex). */
+export interface PrunedSubtree {
+  seq: number
+  start: number
+  size: number
+  hash: string
+}
+
+/** A stored event, by the leaf hash recomputed from it. */
+export interface EventLeaf {
+  leaf: Buffer
+  auditId: string
+  stage: string
 }
 
 export interface CodeRange {
@@ -264,6 +287,21 @@ export interface AuditStore {
   verify(options?: VerifyOptions): Promise<VerifyReport>
   /** The chain's last link, undefined for an empty store. */
   head(): Promise<ChainHead | undefined>
+  /** The chain's links in order (src/store/chain.ts): what the integrity checks read. */
+  links(): Promise<readonly ChainLink[]>
+  /**
+   * The Merkle tree's leaves (src/store/merkle.ts), one group per batch with `leavesHash`, in
+   * chain order: its stored leaf hashes, or for a pruned batch the subtrees its prune link keeps.
+   */
+  merkleGroups(): Promise<LeafGroup[]>
+  /** The leaf hashes of the events a live batch or compaction holds now, recomputed from them (any order). */
+  recomputeLeaves(link: ChainLink): Promise<EventLeaf[]>
+  /** The stored events with this auditID (every stage, every cluster). */
+  findEvents(auditId: string): Promise<Array<{ cluster: string; raw: string }>>
+  /** Keeps a signed checkpoint (docs/integrity.md) with the store, for `verify` and `checkpoint export`. */
+  saveCheckpoint(text: string, treeSize: number): Promise<void>
+  /** The checkpoints kept with the store, oldest first. */
+  savedCheckpoints(): Promise<string[]>
   /** Removes whole batches whose events are all older than the cutoff, as decided from the events themselves (never from a link's times). */
   prune(olderThan: Date): Promise<PruneReport>
   stats(): Promise<StoreStats>
