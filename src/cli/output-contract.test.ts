@@ -31,6 +31,8 @@ const NO_RESULT_OUTPUT: Record<string, string> = {
   'webhook-config': 'a kubeconfig file for the apiserver',
   'policy init': 'an audit policy file (--file writes it)',
   completion: 'a shell script',
+  'checkpoint export': 'a signed checkpoint (a signed note, docs/integrity.md)',
+  prove: 'a proof document (JSON) for verify-proof',
 }
 
 const LOG = requireFixture(resolve(FIXTURES_DIR, 'runs/full/audit.log'))
@@ -40,6 +42,7 @@ const work = mkdtempSync(join(tmpdir(), 'kubetrail-contract-'))
 const store = join(work, 'data')
 const smallLog = join(work, 'small.log')
 const requests = join(work, 'requests.ndjson')
+const proofFile = join(work, 'proof.json')
 let replayUrl = ''
 const server = createServer((req, res) => {
   let body = ''
@@ -69,6 +72,8 @@ function samples(): Record<string, () => string[]> {
     top: () => ['top', '--by', 'user', '--data-dir', store],
     sql: () => ['sql', 'SELECT username, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1', '--data-dir', store],
     verify: () => ['verify', '--data-dir', store],
+    'checkpoint keygen': () => ['checkpoint', 'keygen', '--file', join(mkdtempSync(join(tmpdir(), 'kubetrail-contract-key-')), 'checkpoint.key'), '--force'],
+    'verify-proof': () => ['verify-proof', proofFile, '--public-key', `${process.env['KUBETRAIL_CHECKPOINT_KEY']}.pub`],
     prune: () => ['prune', '--older-than', '36500d', '--data-dir', store],
     'store init': () => ['store', 'init', '--data-dir', store],
     'store status': () => ['store', 'status', '--data-dir', store],
@@ -108,6 +113,8 @@ beforeAll(async () => {
   writeFileSync(smallLog, readFileSync(LOG, 'utf8').split('\n').slice(0, 60).join('\n') + '\n')
   writeFileSync(requests, `${JSON.stringify({ verb: 'get', path: '/healthz' })}\n${JSON.stringify({ verb: 'delete', resource: 'pods', namespace: 'x' })}\n`)
   expect((await run(['import', LOG, '--data-dir', store])).code).toBe(0)
+  const auditId = (JSON.parse(readFileSync(LOG, 'utf8').split('\n')[0]!) as { auditID: string }).auditID
+  writeFileSync(proofFile, (await run(['prove', auditId, '--data-dir', store])).out)
   // what `serve` records: the alerts of the log, with their ids
   const alerts = JSON.parse((await run(['detect', LOG, '-o', 'json'])).out) as Alert[]
   writeFileSync(join(store, 'alerts.ndjson'), alerts.map((a) => JSON.stringify({ id: alertId(a), ...a })).join('\n') + '\n', { mode: 0o600 })
@@ -147,11 +154,11 @@ describe('CLI output contract', () => {
       // --json is -o json; yaml carries the same values
       const alias = await run([...argv, '--json'])
       const yaml = await run([...argv, '-o', 'yaml'])
-      if (!['import', 'replay', 'prune', 'store copy', 'store compact'].includes(name)) {
+      if (!['import', 'replay', 'prune', 'store copy', 'store compact', 'checkpoint keygen'].includes(name)) {
         expect(JSON.parse(alias.out), `${name} --json`).toEqual(doc)
         expect(parseYaml(yaml.out), `${name} -o yaml`).toEqual(doc)
       } else {
-        // timings and per-run figures differ between runs (a second copy finds its events there): the shape is the contract
+        // timings and per-run figures differ between runs (a second copy finds its events there, keygen makes a new key): the shape is the contract
         expectValid(def.output.schema, JSON.parse(alias.out), `${name} --json`)
         expectValid(def.output.schema, parseYaml(yaml.out), `${name} -o yaml`)
       }
@@ -160,7 +167,7 @@ describe('CLI output contract', () => {
       const lines = ndjson.out.split('\n').filter(Boolean)
       if (def.output.ndjson === undefined) {
         for (const line of lines) expectValid(lineSchema(def.output.schema), JSON.parse(line), `${name} -o ndjson line`)
-        if (Array.isArray(doc) && !['import', 'replay', 'prune', 'store copy', 'store compact'].includes(name)) expect(lines.length, `${name} -o ndjson lines`).toBe(doc.length)
+        if (Array.isArray(doc) && !['import', 'replay', 'prune', 'store copy', 'store compact', 'checkpoint keygen'].includes(name)) expect(lines.length, `${name} -o ndjson lines`).toBe(doc.length)
       } else for (const line of lines) JSON.parse(line)
       for (const format of ['table', 'wide'] as const) {
         const text = await run([...argv, '-o', format])

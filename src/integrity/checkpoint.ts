@@ -16,7 +16,7 @@
  *     — kubetrail-node1 AAAAAfI0…         signature: key id (4 bytes) and Ed25519 signature, base64
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, hostname } from 'node:os'
 import { dirname, join } from 'node:path'
 import { KubetrailError } from '../core/errors.js'
@@ -136,14 +136,18 @@ export function loadOrCreateSigner(path: string): { signer: Signer; created: boo
   if (existsSync(path)) return { signer: parsePrivateKey(readFileSync(path, 'utf8'), path), created: false }
   const signer = generateSigner()
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  // written aside, then linked into place: another process never reads half a key, and the first one made wins
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, formatPrivateKey(signer) + '\n', { mode: 0o600 })
+  chmodSync(tmp, 0o600)
   try {
-    writeFileSync(path, formatPrivateKey(signer) + '\n', { mode: 0o600, flag: 'wx' })
+    linkSync(tmp, path)
   } catch (error) {
-    // another process made it at the same moment: use theirs
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { signer: parsePrivateKey(readFileSync(path, 'utf8'), path), created: false }
     throw error
+  } finally {
+    rmSync(tmp, { force: true })
   }
-  chmodSync(path, 0o600)
   writeFileSync(publicKeyPathOf(path), signer.publicKey + '\n', { mode: 0o644 })
   return { signer, created: true }
 }

@@ -3,7 +3,8 @@
  * anchors. `import` writes one at its end; `serve` one at an interval (when the tree grew) and
  * one at shutdown.
  */
-import { MerkleTree, type AuditStore } from '../store/index.js'
+import { hasMerkleTree, MerkleTree, type AuditStore } from '../store/index.js'
+import { KubetrailError } from '../core/errors.js'
 import type { Anchor } from './anchors.js'
 import { checkpointHash, originOf, parseCheckpoint, signCheckpoint, type Signer } from './checkpoint.js'
 
@@ -19,6 +20,7 @@ export interface WrittenCheckpoint {
  * anchors; undefined when the store is empty, or (unless `force`) nothing changed since the last one.
  */
 export async function writeCheckpoint(store: AuditStore, signer: Signer, options: { cluster: string; anchors?: readonly Anchor[]; force?: boolean }): Promise<WrittenCheckpoint | undefined> {
+  if (!hasMerkleTree(store)) throw new KubetrailError('KT_STORE_NO_TREE', 'this store keeps no Merkle tree: it cannot be checkpointed', { hint: 'Signed checkpoints need a store with a Merkle tree (docs/integrity.md).' })
   const links = await store.links()
   const head = links.at(-1)
   if (!head) return undefined

@@ -11,12 +11,12 @@ import type { LogFilesOptions } from './duckdb/file-store.js'
 
 export type * from './types.js'
 export type { LogFilesOptions } from './duckdb/file-store.js'
-export { TOP_FIELDS } from './types.js'
+export { hasMerkleTree, TOP_FIELDS } from './types.js'
 export { DEFAULT_DATA_DIR, resolveDataDir, StoreBusyError } from './data-dir.js'
 export { describeLocation, localDir, parseStoreUrl, resolveStore, type ClickHouseLocation, type StoreFlags, type StoreLocation } from './location.js'
 export { jsonOfStoreLine, storeLine } from './duckdb/store-line.js'
 export { formatHead, leafLayout, liveLinks, originBatches, parseHeadRecord } from './chain.js'
-export { eventLeafHash, MerkleFrontier, MerkleTree, verifyConsistency, verifyInclusion, type LeafGroup } from './merkle.js'
+export { EMPTY_ROOT, eventLeafHash, HASH_BYTES, MerkleFrontier, MerkleTree, verifyConsistency, verifyInclusion, type LeafGroup } from './merkle.js'
 export { SqlNotReadOnlyError, StoreTamperedError } from './errors.js'
 
 // The DuckDB native library is loaded only by commands that open a store: the policy commands

@@ -287,6 +287,22 @@ export interface AuditStore {
   verify(options?: VerifyOptions): Promise<VerifyReport>
   /** The chain's last link, undefined for an empty store. */
   head(): Promise<ChainHead | undefined>
+  /** Removes whole batches whose events are all older than the cutoff, as decided from the events themselves (never from a link's times). */
+  prune(olderThan: Date): Promise<PruneReport>
+  stats(): Promise<StoreStats>
+  /** Size, parts, compression and rows per cluster (`kubetrail store status`). */
+  status(): Promise<StoreStatus>
+  /** Every stored event once, streamed in batches in no particular order (`kubetrail store copy`). */
+  scan(): AsyncIterable<StoredEvent[]>
+  close(): Promise<void>
+}
+
+/**
+ * What the Merkle tree and signed checkpoints (src/integrity, docs/integrity.md) need of a
+ * store. A store that has them says so by implementing this too (`hasMerkleTree`); the tree
+ * logic itself is backend-neutral (src/store/merkle.ts).
+ */
+export interface MerkleStore {
   /** The chain's links in order (src/store/chain.ts): what the integrity checks read. */
   links(): Promise<readonly ChainLink[]>
   /**
@@ -302,14 +318,11 @@ export interface AuditStore {
   saveCheckpoint(text: string, treeSize: number): Promise<void>
   /** The checkpoints kept with the store, oldest first. */
   savedCheckpoints(): Promise<string[]>
-  /** Removes whole batches whose events are all older than the cutoff, as decided from the events themselves (never from a link's times). */
-  prune(olderThan: Date): Promise<PruneReport>
-  stats(): Promise<StoreStats>
-  /** Size, parts, compression and rows per cluster (`kubetrail store status`). */
-  status(): Promise<StoreStatus>
-  /** Every stored event once, streamed in batches in no particular order (`kubetrail store copy`). */
-  scan(): AsyncIterable<StoredEvent[]>
-  close(): Promise<void>
+}
+
+export function hasMerkleTree<S extends AuditStore>(store: S): store is S & MerkleStore {
+  const s = store as Partial<MerkleStore>
+  return typeof s.merkleGroups === 'function' && typeof s.recomputeLeaves === 'function' && typeof s.saveCheckpoint === 'function'
 }
 
 export interface CompactOptions {

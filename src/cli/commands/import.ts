@@ -10,9 +10,10 @@ import { checkClusterFlag } from '../../core/cluster.js'
 import { formatMalformed, readRawEvents, Redactor, redactionKey, rotationOrder, sanitizeText, type MalformedLine, type RawEvent } from '../../ingest/index.js'
 export { rotationOrder }
 import { compactOpenStore, compactText, type CompactReport } from './store.js'
-import { formatHead, localDir as localDirOf, openStore, resolveStore, type ChainHead, type StoreFlags } from '../../store/index.js'
+import { formatHead, hasMerkleTree, localDir as localDirOf, openStore, resolveStore, type ChainHead, type StoreFlags } from '../../store/index.js'
+import { CHECKPOINT_OPTIONS, checkpointSetup, type CheckpointFlags } from '../checkpoint-options.js'
 
-interface ImportOptions extends StoreFlags {
+interface ImportOptions extends StoreFlags, CheckpointFlags {
   cluster: string
   batchSize: string
   redact: boolean
@@ -40,6 +41,23 @@ const IMPORT_SCHEMA = Type.Object(
     head: Type.Union([Type.Object({ hash: Type.String(), seq: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), Type.Null()], {
       description: 'the chain head after the import: keep it outside the data directory for `verify --expect-head`',
     }),
+    checkpoint: Type.Optional(
+      Type.Union(
+        [
+          Type.Object(
+            {
+              size: Type.Integer({ minimum: 0, description: 'events in the Merkle tree' }),
+              text: Type.String({ description: 'the signed checkpoint (docs/integrity.md)' }),
+              key: Type.String({ description: 'the signing key file' }),
+              failedAnchors: Type.Array(Type.Object({ anchor: Type.String(), error: Type.String() }, { additionalProperties: false })),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Null(),
+        ],
+        { description: 'the signed checkpoint written at the end (null: none, with --no-checkpoint or nothing new)' },
+      ),
+    ),
     compaction: Type.Optional(
       Type.Object(
         {
@@ -95,6 +113,7 @@ export default defineCommand<ImportOptions>({
     { flags: '--batch-size <n>', description: 'events per committed batch (memory grows with it)', default: '20000' },
     { flags: '--no-redact', description: 'store Secret values, tokens and credentials as they are in the log (redacted by default)' },
     { flags: '--compact', description: 'compact the store once imported (as `kubetrail store compact`): smaller, same answers' },
+    ...CHECKPOINT_OPTIONS,
   ],
   output: { schema: IMPORT_SCHEMA },
   examples: ['kubetrail import /var/log/kubernetes/audit/', "kubetrail import 'audit-*.log.gz' audit.log --cluster prod-eu", 'zcat audit.log.gz | kubetrail import -'],
@@ -107,6 +126,7 @@ export default defineCommand<ImportOptions>({
     const plain = files.every((f) => f !== '-' && !f.endsWith('.gz'))
     const totalBytes = plain ? files.reduce((n, f) => n + statSync(f).size, 0) : undefined
     const location = resolveStore(opts, ctx.cwd)
+    const signing = await checkpointSetup(opts, ctx.cwd)
     const store = await openStore(location, { write: true, batchCompressionLevel: IMPORT_COMPRESSION_LEVEL })
     // the same key as the collector's: a value redacted by either gives the same marker
     const redactor = opts.redact === false ? undefined : new Redactor(redactionKey(localDirOf(location, opts, ctx.cwd)))
@@ -125,6 +145,8 @@ export default defineCommand<ImportOptions>({
     const progress = progressReporter(ctx, totalBytes)
     const started = Date.now()
     let head: ChainHead | undefined
+    let noTree = false
+    let checkpoint: { text: string; size: number; failed: Array<{ anchor: string; error: string }> } | null = null
     let compaction: CompactReport | undefined
     let pending: RawEvent[] = []
     // values redacted per pending event: only those of the events actually stored are reported
@@ -158,6 +180,11 @@ export default defineCommand<ImportOptions>({
       await flush()
       if (opts.compact) compaction = await compactOpenStore(store, ctx.progress)
       head = await store.head()
+      if (signing && !hasMerkleTree(store)) noTree = true
+      else if (signing) {
+        const { writeCheckpoint } = await import('../../integrity/index.js')
+        checkpoint = (await writeCheckpoint(store, signing.signer, { cluster: opts.cluster, anchors: signing.anchors })) ?? null
+      }
     } finally {
       await store.close()
     }
@@ -174,6 +201,7 @@ export default defineCommand<ImportOptions>({
       seconds: Math.round(secs * 1000) / 1000,
       cluster: opts.cluster,
       head: head ? { hash: head.hash, seq: head.seq } : null,
+      checkpoint: checkpoint && signing ? { size: checkpoint.size, text: checkpoint.text, key: signing.keyPath, failedAnchors: checkpoint.failed } : null,
       ...(compaction
         ? { compaction: { mergedAway: compaction.mergedAway, partsBefore: compaction.partsBefore, partsAfter: compaction.partsAfter, bytesBefore: compaction.bytesBefore, bytesAfter: compaction.bytesAfter, rawBytes: compaction.rawBytes, seconds: compaction.seconds } }
         : {}),
@@ -187,6 +215,14 @@ export default defineCommand<ImportOptions>({
     // kept outside the data directory, the head lets `verify --expect-head` catch a cut-off tail
     const headLine = head ? `chain head: ${formatHead(head)}\n` : ''
     const compacted = compaction ? `compacted: ${compactText(compaction)}` : ''
-    return { report: { data, text: () => summary + '\n' + compacted + headLine }, exitCode: malformedCount > 0 ? 1 : 0 }
+    const { checkpointLogLine } = await import('../../integrity/index.js')
+    // the checkpoint as one line: whatever keeps this output (a CI log, a terminal's scrollback) anchors it too
+    const checkpointLines =
+      checkpoint && signing
+        ? `signed checkpoint of ${checkpoint.size.toLocaleString('en-US')} events (key ${signing.keyPath}${signing.created ? ', new' : ''}${signing.anchors.length > 0 ? `; sent to ${signing.anchors.length - checkpoint.failed.length} of ${signing.anchors.length} anchors` : ''}):\n${checkpointLogLine(checkpoint.text)}\n`
+        : ''
+    const warnings = checkpoint?.failed.map((f) => `checkpoint not written to ${f.anchor}: ${f.error}`) ?? []
+    if (noTree) warnings.push('this store keeps no Merkle tree yet: no signed checkpoint written (docs/integrity.md)')
+    return { report: { data, text: () => summary + '\n' + compacted + checkpointLines + headLine }, warnings, exitCode: malformedCount > 0 || (checkpoint?.failed.length ?? 0) > 0 ? 1 : 0 }
   },
 })

@@ -172,7 +172,7 @@ describe('kubetrail who / query / verify / prune', () => {
     await ready
     const r = await run(['verify', '--data-dir', dir])
     expect(r.code).toBe(0)
-    expect(r.out).toMatch(/^OK: 1 chain links, 1,891 events intact\nchain head: [0-9a-f]{64} \(link 1\)\n$/)
+    expect(r.out).toMatch(/^OK: 1 chain links, 1,891 events intact\nMerkle tree: 1,891 events, 1 signed checkpoint\(s\) checked, 1 match\nchain head: [0-9a-f]{64} \(link 1\)\n$/)
   })
 
   it('import prints the chain head; verify --expect-head with it, or a file holding it, catches a tail cut off later', async () => {
@@ -188,6 +188,11 @@ describe('kubetrail who / query / verify / prune', () => {
     const links = readFileSync(join(store, 'chain.jsonl'), 'utf8').trim().split('\n')
     writeFileSync(join(store, 'chain.jsonl'), links.slice(0, -1).join('\n') + '\n')
     rmSync(join(store, 'segments', (JSON.parse(links.at(-1)!) as { segment: string }).segment))
+    // the store's own signed checkpoint sees it; an intruder who removes those too passes a plain verify
+    const own = await run(['verify', '--data-dir', store])
+    expect(own.code).toBe(1)
+    expect(own.out).toContain(`was taken at chain link ${last}; the chain ends at link ${last - 1} (its tail was cut off)`)
+    rmSync(join(store, 'checkpoints'), { recursive: true })
     expect((await run(['verify', '--data-dir', store])).code).toBe(0)
     const caught = await run(['verify', '--expect-head', saved, '--data-dir', store])
     expect(caught.code).toBe(1)

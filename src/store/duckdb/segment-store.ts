@@ -21,7 +21,7 @@ import type { MalformedLine } from '../../ingest/index.js'
 import { appendLink, checkBeforeRewrite, headOf, leafLayout, liveLinks, nextLink, originBatches, readChain, verifyChain, type ContentCheck } from '../chain.js'
 import { eventLeafHash, subtreesOf, type LeafGroup } from '../merkle.js'
 import { acquireWriterLock, ensureDataDir, requireDataDir } from '../data-dir.js'
-import type { AccessOptions, AccessRow, AppendResult, AuditStore, ChainHead, ChainLink, ClusterResults, CompactOptions, EventLeaf, EventQuery, OpenOptions, PrunedSubtree, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyOptions, VerifyReport } from '../types.js'
+import type { AccessOptions, AccessRow, AppendResult, AuditStore, MerkleStore, ChainHead, ChainLink, ClusterResults, CompactOptions, EventLeaf, EventQuery, OpenOptions, PrunedSubtree, PruneReport, RawEvent, StoredEvent, StoreStats, StoreStatus, TopField, VerifyOptions, VerifyReport } from '../types.js'
 import { buildWhere, perRequestClause, TOP_EXPR, type SqlParam } from './query-sql.js'
 import { COLUMNS, EVENT_STRUCT, ISO_TIME, KEY_STRUCT, PROBLEM_SQL, sqlString, TS, withBodies } from './columns.js'
 import { runReadOnlySql, type SandboxOptions, type SqlResult } from './sql-sandbox.js'
@@ -48,7 +48,7 @@ const STORE_COMPRESSION_LEVEL = 6
  */
 const ALLOCATOR = { allocator_flush_threshold: '2MB', allocator_bulk_deallocation_flush_threshold: '2MB' }
 
-export class DuckDbSegmentStore implements AuditStore {
+export class DuckDbSegmentStore implements AuditStore, MerkleStore {
   private constructor(
     private readonly dir: string,
     private readonly instance: DuckDBInstance,
