@@ -96,6 +96,23 @@ describe('log files read where they lie', () => {
     await plain.close()
   })
 
+  it('finds failed authentications however their 401 is spelled, without parsing the other lines', async () => {
+    const dir = tmp()
+    const events = rawEvents().map((e) => e.json)
+    const denied = events.filter((l) => l.includes('"code":401'))
+    expect(denied.length).toBeGreaterThan(0)
+    // the same events, their code spelled as JSON also allows (and DuckDB reads as 401)
+    const respelled = denied.map((l, i) => l.replace('"code":401', `"code":${['4.01e2', '401.0', '40100e-2', '4.01E+2'][i % 4]}`).replace(/"auditID":"/, '"auditID":"x'))
+    const path = join(dir, 'audit.log')
+    writeFileSync(path, [...events, ...respelled].join('\n') + '\n')
+    const store = await LogFileStore.open([path])
+    const plain = await LogFileStore.open([join(dir, 'plain.log')].map((p) => (writeFileSync(p, events.join('\n') + '\n'), p)))
+    expect(await store.count({ authFailed: true })).toBe((await plain.count({ authFailed: true })) + respelled.length)
+    expect(lineFilter({ authFailed: true })).toContain("contains(line, '401')")
+    await store.close()
+    await plain.close()
+  })
+
   it('looks in the raw line only for text every matching line holds', () => {
     expect(lineFilter({})).toBeUndefined()
     expect(lineFilter({ verbs: ['delete'], namespace: 'a/b' })).toBe(`((contains(line, '"delete"') OR contains(line, '\\u'))) AND ((contains(line, '"a/b"') OR contains(line, '\\u') OR contains(line, '\\/')))`)

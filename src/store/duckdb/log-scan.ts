@@ -57,6 +57,12 @@ function anyOf(values: readonly string[] | undefined, prefix = false): string | 
   return `(${texts.map((v) => holds(jsonText(v, prefix), v)).join(' OR ')})`
 }
 
+/**
+ * What a line holding a failed authentication (`auth_failed`) holds: a 401 (as `401`, `401.0` or
+ * `40100e-2`, or in exponent form, `4.01e2`, which DuckDB reads as 401 too), or a TokenReview.
+ */
+const AUTH_FAILED_LINE = `(contains(line, '401') OR ${holds('"tokenreviews"', 'tokenreviews')} OR regexp_matches(line, '"code"\\s*:\\s*-?[0-9.]*[eE]'))`
+
 /** What a privileged pod's body names (`privileged_pod`): one of these keys. */
 const PRIVILEGED_KEYS = ['privileged', 'hostNetwork', 'hostPID', 'hostIPC', 'hostPath']
 
@@ -77,6 +83,7 @@ export function lineFilter(q: EventQuery): string | undefined {
     q.userPrefix !== undefined ? anyOf([q.userPrefix], true) : undefined,
     q.uriContains !== undefined && q.uriContains !== '' ? holds(JSON.stringify(q.uriContains).slice(1, -1), q.uriContains) : undefined,
     q.privilegedPod === true ? anyOf(PRIVILEGED_KEYS) : undefined,
+    q.authFailed === true ? AUTH_FAILED_LINE : undefined,
     // the stored event's text is the line (redaction only replaces values inside bodies)
     q.eventContainsAny && q.eventContainsAny.length > 0 && q.eventContainsAny.every((s) => s !== '') ? `(${q.eventContainsAny.map((s) => `contains(line, ${sqlString(s)})`).join(' OR ')})` : undefined,
   ]
